@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from core.errors import InputError, ModelFileError
-from core.preprocessing import IMAGENET_TORCHVISION, MNIST, PreprocessSpec, tf_efficientnet_lite
+from core.preprocessing import IMAGENET_TORCHVISION, MNIST, tf_efficientnet_lite
 from core.progress import ProgressCallback, report
 from core.registry import (
     TORCHVISION_ARCHITECTURES,
@@ -79,9 +79,7 @@ def _check_precisions(precisions) -> list[Precision]:
     chosen = [Precision.parse(p) for p in precisions]
     bad = [p.value for p in chosen if p not in (Precision.FP32, Precision.FP16)]
     if bad:
-        raise InputError(
-            f"convert makes FP32 and FP16 models, not {', '.join(bad)}; use `quantize` for INT8"
-        )
+        raise InputError(f"convert makes FP32 and FP16 models, not {', '.join(bad)}; use `quantize` for INT8")
     return chosen or [Precision.FP32, Precision.FP16]
 
 
@@ -146,7 +144,11 @@ def convert_model(
                 ov.save_model(model, folder / "model.xml", compress_to_fp16=precision == Precision.FP16)
             artifact = workspace.require_artifact(spec.id, precision)
             made.append(
-                {"precision": precision.value, "path": str(artifact.folder), "size_bytes": artifact.size_bytes}
+                {
+                    "precision": precision.value,
+                    "path": str(artifact.folder),
+                    "size_bytes": artifact.size_bytes,
+                }
             )
         report(progress, "done", len(precisions), len(precisions))
     finally:
@@ -184,7 +186,9 @@ def _check_onnx(path: Path) -> tuple[int, ...]:
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:
-        raise ModelFileError(f"{path.name} is not a readable ONNX model ({type(exc).__name__}); export it again") from exc
+        raise ModelFileError(
+            f"{path.name} is not a readable ONNX model ({type(exc).__name__}); export it again"
+        ) from exc
     for tensor in model.graph.initializer:
         if tensor.data_location == onnx.TensorProto.EXTERNAL:
             raise ModelFileError(
@@ -193,7 +197,9 @@ def _check_onnx(path: Path) -> tuple[int, ...]:
     inits = {t.name for t in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in inits]
     if len(inputs) != 1:
-        raise ModelFileError(f"{path.name} has {len(inputs)} inputs; an image classifier takes one image tensor")
+        raise ModelFileError(
+            f"{path.name} has {len(inputs)} inputs; an image classifier takes one image tensor"
+        )
     dims = tuple(d.dim_value if d.HasField("dim_value") else -1 for d in inputs[0].type.tensor_type.shape.dim)
     return dims
 
@@ -270,8 +276,10 @@ def _check_ir(xml: Path) -> tuple[int, ...]:
     try:
         model = get_core().read_model(xml)
     except Exception as exc:
-        raise ModelFileError(f"{xml.name} and its .bin are not a readable OpenVINO IR ({exc}); "
-                             "upload the pair that ov.save_model wrote") from exc
+        raise ModelFileError(
+            f"{xml.name} and its .bin are not a readable OpenVINO IR ({exc}); "
+            "upload the pair that ov.save_model wrote"
+        ) from exc
     if len(model.inputs) != 1:
         raise ModelFileError(f"the IR has {len(model.inputs)} inputs; an image classifier takes one")
     return tuple(d.get_length() if d.is_static else -1 for d in model.inputs[0].partial_shape)
@@ -285,7 +293,12 @@ def _torch_variant(config: ImportConfig, files: list[Path], staging: Path) -> Mo
         )
     base = get_model(arch.replace("_", "-"))
     if config.untrained:
-        weights, trained, source_file, desc = "random", False, "", "Randomly initialised: latency only, no accuracy."
+        weights, trained, source_file, desc = (
+            "random",
+            False,
+            "",
+            "Randomly initialised: latency only, no accuracy.",
+        )
     else:
         if len(files) != 1:
             raise ModelFileError("upload exactly one state dict file (.pt or .pth)")
@@ -293,7 +306,12 @@ def _torch_variant(config: ImportConfig, files: list[Path], staging: Path) -> Mo
         state = load_state_dict_file(path)
         apply_state_dict(empty_module(arch), state, arch=arch, name=path.name)
         shutil.copyfile(path, staging / "weights.pt")
-        weights, trained, source_file, desc = "state-dict", True, "source/weights.pt", f"Your weights from {path.name}."
+        weights, trained, source_file, desc = (
+            "state-dict",
+            True,
+            "source/weights.pt",
+            f"Your weights from {path.name}.",
+        )
     return replace(
         base,
         id=config.name,

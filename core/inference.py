@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Sequence
 
 import numpy as np
 from PIL import Image
@@ -61,7 +61,9 @@ def predict_logits(
     precision = Precision.parse(precision)
     if precision == Precision.TORCH:
         if not spec.has_torch:
-            raise ModelFileError(f"{spec.id} was uploaded as {spec.architecture.upper()}; it has no PyTorch reference")
+            raise ModelFileError(
+                f"{spec.id} was uploaded as {spec.architecture.upper()}; it has no PyTorch reference"
+            )
         import torch
 
         module = get_torch_model(spec, workspace)
@@ -98,6 +100,8 @@ def classify_images(
             ms = (time.perf_counter() - start) * 1e3
             probs = softmax(logits[0].astype(np.float64))
             order = np.argsort(-probs)[:top_k]
-            top = tuple(Prediction(int(i), names[i] if i < len(names) else str(i), float(probs[i])) for i in order)
+            top = tuple(
+                Prediction(int(i), names[i] if i < len(names) else str(i), float(probs[i])) for i in order
+            )
             results.append(ClassifyResult(name, precision.value, top, round(ms, 3)))
     return results

@@ -7,8 +7,8 @@ OpenVINO graph itself.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Iterable
 
 import numpy as np
 from PIL import Image
@@ -49,10 +49,7 @@ class PreprocessSpec:
         left, top = (new_w - self.size) // 2, (new_h - self.size) // 2
         image = image.crop((left, top, left + self.size, top + self.size))
         array = np.asarray(image, dtype=np.float32)
-        if array.ndim == 2:
-            array = array[None, :, :]
-        else:
-            array = array.transpose(2, 0, 1)
+        array = array[None, :, :] if array.ndim == 2 else array.transpose(2, 0, 1)
         mean = np.asarray(self.mean[: self.channels], dtype=np.float32).reshape(-1, 1, 1)
         std = np.asarray(self.std[: self.channels], dtype=np.float32).reshape(-1, 1, 1)
         return np.ascontiguousarray((array - mean) / std)

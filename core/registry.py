@@ -16,8 +16,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.errors import ArchitectureMismatchError, InputError, ModelFileError, ModelNotFoundError
-from core.errors import WeightsUnavailableError
+from core.errors import (
+    ArchitectureMismatchError,
+    InputError,
+    ModelFileError,
+    ModelNotFoundError,
+    WeightsUnavailableError,
+)
 from core.preprocessing import IMAGENET_TORCHVISION, MNIST, PreprocessSpec, tf_efficientnet_lite
 from core.workspace import Workspace, check_model_id, write_json
 
@@ -357,7 +362,9 @@ def build_torch_model(spec: ModelSpec, workspace: Workspace | None = None) -> to
 
     torch.set_grad_enabled(False)
     if not spec.has_torch:
-        raise ModelFileError(f"{spec.id} was uploaded as {spec.architecture.upper()} and has no PyTorch model")
+        raise ModelFileError(
+            f"{spec.id} was uploaded as {spec.architecture.upper()} and has no PyTorch model"
+        )
     module = _empty_module(spec.architecture)
     if spec.source == "bundled":
         if spec.architecture == "lenet5":

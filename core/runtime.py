@@ -140,7 +140,9 @@ def compile_artifact(
             config["CACHE_DIR"] = str(workspace.cache_dir)
         start = time.perf_counter()
         compiled = core.compile_model(model, device, config)
-        entry = CompiledEntry(compiled, device, hint.upper(), batch, (time.perf_counter() - start) * 1e3, config)
+        entry = CompiledEntry(
+            compiled, device, hint.upper(), batch, (time.perf_counter() - start) * 1e3, config
+        )
         _COMPILED[key] = entry
         while len(_COMPILED) > _MAX_COMPILED:
             _COMPILED.popitem(last=False)
@@ -178,7 +180,13 @@ def runtime_cache_info() -> dict:
     with _LOCK:
         return {
             "compiled": [
-                {"xml": k[0], "device": k[2], "hint": k[3], "batch": k[4], "compile_ms": round(v.compile_ms, 1)}
+                {
+                    "xml": k[0],
+                    "device": k[2],
+                    "hint": k[3],
+                    "batch": k[4],
+                    "compile_ms": round(v.compile_ms, 1),
+                }
                 for k, v in _COMPILED.items()
             ],
             "torch": [k[0] for k in _TORCH],

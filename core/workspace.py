@@ -14,13 +14,13 @@ import platform
 import re
 import shutil
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 from importlib import metadata
 from pathlib import Path
-from typing import Iterator
 
 from core.errors import InputError, ModelNotFoundError
 
@@ -58,7 +58,7 @@ IR_PRECISIONS = (Precision.FP32, Precision.FP16, Precision.INT8)
 
 
 def utc_stamp() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
 def library_versions() -> dict[str, str]:
@@ -212,7 +212,7 @@ class Workspace:
             full = {
                 "model_id": model_id,
                 "precision": precision.value,
-                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "created": datetime.now(UTC).isoformat(timespec="seconds"),
                 "versions": library_versions(),
                 **manifest,
                 "files": files,
