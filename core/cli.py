@@ -1,0 +1,406 @@
+"""`python -m core`: every dashboard action from a command line, for scripts and CI.
+
+Forms and `--json` shapes are stable: scripts rely on them. A failure exits non-zero with a clear
+message on stderr and no traceback (add `--debug` for one). With `--json`, stdout holds only the
+JSON document; library chatter goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from pathlib import Path
+
+from core.errors import CoreError, InputError
+from core.progress import Progress
+from core.workspace import ENV_VAR, Workspace, default_workspace
+
+__all__ = ["main"]
+
+EPILOG = f"Workspace: ${ENV_VAR} or ./workspace. Every command takes --json and --workspace DIR."
+
+
+def _stderr_progress(quiet: bool):
+    state = {"phase": None}
+
+    def show(progress: Progress) -> None:
+        if quiet:
+            return
+        if progress.phase != state["phase"]:
+            state["phase"] = progress.phase
+            print(f"… {progress.phase}", file=sys.stderr)
+        elif progress.total and progress.done in (
+            progress.total,
+            *range(0, progress.total, max(1, progress.total // 4)),
+        ):
+            print(f"  {progress.done}/{progress.total}", file=sys.stderr)
+
+    return show
+
+
+def _precisions(values: list[str]) -> list[str]:
+    out = []
+    for value in values:
+        out.extend(v.strip() for v in value.split(",") if v.strip())
+    return out
+
+
+def cmd_models(args, ws: Workspace):
+    from core.registry import list_models
+
+    rows = []
+    for spec in list_models(ws):
+        present = [a.precision.value for a in ws.artifacts(spec.id)]
+        rows.append(
+            {
+                "id": spec.id,
+                "title": spec.title,
+                "source": spec.source,
+                "input_size": list(spec.input_shape[1:]),
+                "precisions": present,
+                "trained": spec.trained,
+                "weights": spec.weights,
+                "published_top1": spec.published_top1,
+            }
+        )
+    if args.json:
+        return rows
+    width = max(len(r["id"]) for r in rows)
+    print(f"{'id':<{width}}  {'source':<11} {'input':<10} {'precisions':<16} title")
+    for r in rows:
+        size = "x".join(str(v) for v in r["input_size"])
+        flag = "" if r["trained"] else "  [untrained or weights missing]"
+        print(
+            f"{r['id']:<{width}}  {r['source']:<11} {size:<10} {','.join(r['precisions']) or '-':<16} {r['title']}{flag}"
+        )
+    return None
+
+
+def _variant(args, ws: Workspace) -> str:
+    """Turn --untrained / --weights on a torchvision id into a user model, once."""
+    from core.convert import ImportConfig, import_model
+    from core.registry import get_model
+
+    if not (args.untrained or args.weights):
+        return args.model
+    base = get_model(args.model)
+    if base.source != "torchvision":
+        raise CoreError(f"--untrained and --weights apply to torchvision architectures, not {args.model}")
+    name = args.name or f"{base.id}-{'untrained' if args.untrained else 'custom'}"
+    if args.untrained and name in ws.model_ids():
+        return name
+    config = ImportConfig(
+        name=name,
+        files=(args.weights,) if args.weights else (),
+        architecture=base.architecture,
+        untrained=bool(args.untrained),
+    )
+    return import_model(config, workspace=ws).id
+
+
+def cmd_convert(args, ws: Workspace):
+    from core.convert import ConvertConfig, convert_model
+
+    model_id = _variant(args, ws)
+    config = ConvertConfig(model_id, precisions=tuple(_precisions(args.precision)), route=args.route)
+    result = convert_model(config, workspace=ws, progress=_stderr_progress(args.json))
+    if args.json:
+        return result.to_dict()
+    for a in result.artifacts:
+        print(f"{model_id} {a['precision'].upper()}: {a['size_bytes'] / 2**20:.1f} MiB  {a['path']}")
+    print(f"converted by the {result.route} route in {result.seconds:.1f} s")
+    return None
+
+
+def cmd_import(args, ws: Workspace):
+    from core.convert import ConvertConfig, ImportConfig, convert_model, import_model
+
+    spec = import_model(
+        ImportConfig(
+            name=args.name,
+            files=tuple(args.files),
+            architecture=args.architecture,
+            labels=args.labels,
+            preprocess=args.preprocess,
+        ),
+        workspace=ws,
+    )
+    result = convert_model(ConvertConfig(spec.id), workspace=ws, progress=_stderr_progress(args.json))
+    if args.json:
+        return {"model": spec.to_dict(), "convert": result.to_dict()}
+    print(f"imported {spec.id} ({spec.architecture}); FP32 and FP16 IR saved")
+    return None
+
+
+def cmd_quantize(args, ws: Workspace):
+    from core.quantize import QuantizeConfig, quantize_model
+
+    config = QuantizeConfig(
+        model_id=args.model,
+        calibration=args.calibration,
+        subset_size=args.subset_size,
+        preset=args.preset,
+        fast_bias_correction=not args.no_fast_bias_correction,
+        model_type=args.model_type,
+        ignored_scope=tuple(args.ignore or ()),
+        max_drop=args.max_drop,
+        drop_type=args.drop_type,
+        validation=args.validation,
+        validation_size=args.validation_size,
+    )
+    result = quantize_model(config, workspace=ws, progress=_stderr_progress(args.json))
+    if args.json:
+        return result.to_dict()
+    print(result)
+    for note in result.notes:
+        print(f"note: {note}")
+    return None
+
+
+def _split_precisions_and_images(args) -> None:
+    """`--precision torch fp32 IMAGE...` is the documented form: hand non-precision words to the images."""
+    names = {"torch", "fp32", "fp16", "int8"}
+    words = _precisions(args.precision)
+    args.precision = [w for w in words if w in names]
+    args.images = [w for w in words if w not in names] + list(args.images)
+    if not args.images:
+        raise InputError("no image given; name one or more image files after the options")
+
+
+def cmd_classify(args, ws: Workspace):
+    from core.data import open_image
+    from core.inference import classify_images
+
+    _split_precisions_and_images(args)
+    images = [(Path(p).name, open_image(Path(p), name=Path(p).name)) for p in args.images]
+    results = classify_images(args.model, images, _precisions(args.precision), workspace=ws, top_k=args.top)
+    if args.json:
+        return [r.to_dict() for r in results]
+    for r in results:
+        tops = ", ".join(f"{p.label} {p.probability:.1%}" for p in r.top[:3])
+        print(f"{r.image:<28} {r.precision:<6} {r.ms:7.1f} ms  {tops}")
+    print(
+        "ms: inference time for one image at batch 1, compilation excluded; `benchmark` gives steady-state figures",
+        file=sys.stderr,
+    )
+    return None
+
+
+def cmd_evaluate(args, ws: Workspace):
+    from core.evaluate import EvaluateConfig, evaluate_model
+
+    config = EvaluateConfig(
+        model_id=args.model,
+        precisions=tuple(_precisions(args.precision)),
+        dataset=args.dataset,
+        limit=args.limit,
+    )
+    result = evaluate_model(config, workspace=ws, progress=_stderr_progress(args.json))
+    data = result.to_dict()
+    if args.json:
+        keys = ("precision", "top1", "top5", "count", "top1_ci95", "top5_ci95")
+        return {
+            "model_id": data["model_id"],
+            "dataset": data["dataset"],
+            "results": [{k: r.get(k) for k in keys} for r in data["results"]],
+            "agreement": data["agreement"],
+            "path": data.get("path"),
+        }
+    print(result)
+    return None
+
+
+def cmd_benchmark(args, ws: Workspace):
+    from core.benchmark import BenchmarkConfig, run_benchmark
+
+    config = BenchmarkConfig(
+        model_id=args.model,
+        precisions=tuple(_precisions(args.precision)),
+        device=args.device,
+        hint=args.hint,
+        batch=args.batch,
+        seconds=args.seconds,
+        streams=args.streams,
+        threads=args.threads,
+    )
+    result = run_benchmark(config, workspace=ws, progress=_stderr_progress(args.json))
+    if args.json:
+        return result.to_dict()["runs"]
+    print(result)
+    return None
+
+
+def cmd_report(args, ws: Workspace):
+    from core.report import build_report, points_csv, results_json
+    from core.tradeoffs import collect_points
+
+    out = Path(args.out)
+    if out.suffix.lower() == ".csv":
+        out.write_text(points_csv(collect_points(ws)))
+    elif out.suffix.lower() == ".json":
+        out.write_text(results_json(ws))
+    else:
+        out.write_text(build_report(ws, min_top1=args.min_top1, max_latency_ms=args.max_latency))
+    if args.json:
+        return {"path": str(out.resolve()), "bytes": out.stat().st_size}
+    print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KiB)")
+    return None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print one JSON document on stdout, nothing else")
+    common.add_argument(
+        "--workspace", metavar="DIR", help=f"workspace folder (default ${ENV_VAR} or ./workspace)"
+    )
+    common.add_argument("--debug", action="store_true", help="show a traceback on failure")
+
+    parser = argparse.ArgumentParser(
+        prog="python -m core",
+        description="Convert, quantize, classify, evaluate and benchmark image classifiers with OpenVINO.",
+        epilog=EPILOG,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name, func, help_text, description=None):
+        p = sub.add_parser(
+            name, parents=[common], help=help_text, description=description or help_text, epilog=EPILOG
+        )
+        p.set_defaults(func=func)
+        return p
+
+    add("models", cmd_models, "list models: id, title, source, input size, precisions present")
+
+    p = add(
+        "convert",
+        cmd_convert,
+        "convert a model to OpenVINO FP32 and FP16 IR",
+        "Convert a model to OpenVINO IR. torchvision architectures without cached pretrained weights need "
+        "--weights FILE.pt (your state dict) or --untrained (random weights, latency only).",
+    )
+    p.add_argument("--model", required=True, help="model id, e.g. efficientnet-lite0 (see `models`)")
+    p.add_argument("--precision", nargs="+", default=["fp32", "fp16"], help="fp32 and/or fp16 (default both)")
+    p.add_argument(
+        "--route", choices=["direct", "onnx"], default="direct", help="ov.convert_model directly, or via ONNX"
+    )
+    p.add_argument(
+        "--weights",
+        metavar="FILE.pt",
+        help="a state dict for a torchvision architecture (loaded weights_only)",
+    )
+    p.add_argument(
+        "--untrained", action="store_true", help="random weights: latency only, never any accuracy"
+    )
+    p.add_argument("--name", help="id for the new model made by --weights/--untrained")
+
+    p = add("import", cmd_import, "import an uploaded model (state dict, ONNX or IR) and convert it")
+    p.add_argument("files", nargs="+", help="weights.pt | model.onnx | model.xml model.bin")
+    p.add_argument("--name", required=True, help="id for the new model (lowercase, digits, . _ -)")
+    p.add_argument("--architecture", help="for a state dict: resnet18, resnet50, mobilenet_v2, ...")
+    p.add_argument("--labels", choices=["imagenet", "mnist", "indices"], default="imagenet")
+    p.add_argument(
+        "--preprocess",
+        choices=["imagenet-torchvision", "imagenet-tf-lite", "mnist"],
+        default="imagenet-torchvision",
+        help="for ONNX/IR: how images are prepared",
+    )
+
+    p = add(
+        "quantize",
+        cmd_quantize,
+        "quantize to INT8 with NNCF post-training quantization",
+        "Quantize the FP32 IR to INT8 with NNCF. Calibration: builtin:imagenet-samples (package photos, kept "
+        "apart from the 20 evaluation images), builtin:mnist (300 digits apart from the evaluation ones), "
+        "builtin:photos, noise, a .zip of images, or a folder.",
+    )
+    p.add_argument("--model", required=True)
+    p.add_argument(
+        "--calibration",
+        required=True,
+        help="builtin:imagenet-samples | builtin:mnist | noise | FILE.zip | DIR",
+    )
+    p.add_argument("--subset-size", type=int, default=300, help="calibration images (default 300)")
+    p.add_argument("--preset", choices=["performance", "mixed"], default="performance")
+    p.add_argument(
+        "--no-fast-bias-correction", action="store_true", help="use the slower, fuller bias correction"
+    )
+    p.add_argument("--model-type", choices=["transformer"], help="NNCF model type, for transformer models")
+    p.add_argument(
+        "--ignore", nargs="+", metavar="NODE", help="ignored scope: node names, re:<regex> or type:<OpType>"
+    )
+    p.add_argument("--max-drop", type=float, help="accuracy control: largest accepted drop (0.01 = 1 point)")
+    p.add_argument("--drop-type", choices=["absolute", "relative"], default="absolute")
+    p.add_argument(
+        "--validation", help="labelled set for accuracy control: builtin:mnist | FILE.zip | DIR | FILE.csv"
+    )
+    p.add_argument("--validation-size", type=int, default=1000, help="validation images used (default 1000)")
+
+    p = add("classify", cmd_classify, "classify images with several precisions side by side")
+    p.add_argument("--model", required=True)
+    p.add_argument("--precision", nargs="+", default=["torch", "fp32", "fp16", "int8"])
+    p.add_argument("--top", type=int, default=5, help="how many classes to show (default 5)")
+    p.add_argument("images", nargs="*", metavar="IMAGE", help="image files (JPEG, PNG, BMP, GIF, TIFF, WEBP)")
+
+    p = add("evaluate", cmd_evaluate, "top-1/top-5 accuracy per precision on a labelled set, and agreement")
+    p.add_argument("--model", required=True)
+    p.add_argument("--precision", nargs="+", default=["fp32", "int8"])
+    p.add_argument(
+        "--dataset",
+        required=True,
+        help="builtin:mnist | builtin:imagenet-samples | FILE.zip | DIR | FILE.csv",
+    )
+    p.add_argument("--limit", type=int, help="evaluate at most this many images")
+
+    p = add(
+        "benchmark",
+        cmd_benchmark,
+        "latency and throughput the way benchmark_app measures, against PyTorch",
+        "Warm-up and first inference reported apart; synchronous latency (median, mean, min, max, p90) and "
+        "asynchronous throughput (AsyncInferQueue). FP32 runs with INFERENCE_PRECISION_HINT=f32.",
+    )
+    p.add_argument("--model", required=True)
+    p.add_argument("--precision", nargs="+", default=["torch", "fp32", "int8"])
+    p.add_argument("--hint", choices=["latency", "throughput"], default="latency")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--seconds", type=float, default=10.0, help="time per precision (default 10)")
+    p.add_argument("--streams", type=int, help="NUM_STREAMS (default: chosen by the hint)")
+    p.add_argument("--threads", type=int, help="inference threads (default: all cores)")
+    p.add_argument("--device", default="CPU")
+
+    p = add("report", cmd_report, "export the trade-off report (.html), or the results (.csv / .json)")
+    p.add_argument("--out", required=True, help="report.html | results.csv | results.json")
+    p.add_argument(
+        "--min-top1", type=float, help="accuracy floor for the recommendation (fraction, e.g. 0.7)"
+    )
+    p.add_argument("--max-latency", type=float, help="latency budget in ms for the recommendation")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    real_stdout = sys.stdout
+    try:
+        ws = Workspace(args.workspace) if args.workspace else default_workspace()
+        redirect = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
+        with redirect:
+            payload = args.func(args, ws)
+    except CoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(
+            f"error: unexpected {type(exc).__name__}: {exc} (run again with --debug for details)",
+            file=sys.stderr,
+        )
+        return 1
+    if args.json:
+        real_stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+    return 0
