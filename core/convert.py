@@ -35,6 +35,7 @@ __all__ = [
     "convert_job",
     "convert_model",
     "import_model",
+    "parameter_count",
 ]
 
 MAX_MODEL_BYTES = 1 << 30
@@ -130,6 +131,7 @@ def convert_model(
     staging = workspace.tmp_dir()
     try:
         model = _source_model(spec, workspace, config.route, staging, progress)
+        parameters = parameter_count(model)
         made = []
         for i, precision in enumerate(precisions):
             report(progress, f"saving {precision.value.upper()} IR", i, len(precisions))
@@ -138,6 +140,8 @@ def convert_model(
                 "route": config.route if spec.has_torch else spec.architecture,
                 "preprocess": spec.preprocess.to_dict(),
                 "trained": spec.trained,
+                "parameters": parameters,
+                "input_shape": list(spec.input_shape),
                 "weights_compression": "fp16" if precision == Precision.FP16 else "none",
             }
             with workspace.write_artifact(spec.id, precision, manifest) as folder:
@@ -154,6 +158,18 @@ def convert_model(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return ConvertResult(spec.id, config.route, made, round(time.perf_counter() - start, 2))
+
+
+def parameter_count(model) -> int:
+    """Weights in an ov.Model: the elements of its floating-point constants."""
+    total = 0
+    for op in model.get_ordered_ops():
+        if op.get_type_name() == "Constant" and op.get_output_element_type(0).is_real():
+            count = 1
+            for dim in op.get_output_shape(0):
+                count *= int(dim)
+            total += count
+    return total
 
 
 def _source_description(spec: ModelSpec) -> dict:

@@ -1,0 +1,36 @@
+"""Router only: page config, shared sidebar, navigation."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ui.common import sidebar
+
+st.set_page_config(
+    page_title="OpenVINO Optimizer",
+    page_icon="assets/logo.svg",
+    layout="wide",
+    initial_sidebar_state="expanded",
+)
+st.logo("assets/logo.svg", size="large")
+
+PAGES = {
+    "Start": [
+        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("pages/models.py", title="Models", icon=":material/deployed_code:"),
+    ],
+    "Optimize and measure": [
+        st.Page("pages/classify.py", title="Classify", icon=":material/image_search:"),
+        st.Page("pages/quantize.py", title="Quantize", icon=":material/compress:"),
+        st.Page("pages/benchmark.py", title="Benchmark", icon=":material/speed:"),
+        st.Page("pages/accuracy.py", title="Accuracy", icon=":material/target:"),
+        st.Page("pages/tradeoffs.py", title="Trade-offs", icon=":material/scatter_plot:"),
+    ],
+    "Work": [
+        st.Page("pages/jobs.py", title="Jobs", icon=":material/work_history:"),
+    ],
+}
+
+page = st.navigation(PAGES)
+sidebar()
+page.run()
