@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.resources
 import json
+import os
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -38,6 +39,7 @@ __all__ = [
     "get_model",
     "list_models",
     "load_state_dict_file",
+    "model_title",
     "register_user_model",
 ]
 
@@ -137,31 +139,53 @@ _TORCHVISION_TITLES = {
 }
 
 
+# torchvision's DEFAULT weights: name, checkpoint file, crop, resize, interpolation, ImageNet top-1.
+# Kept here so listing models never imports torch; tests check it against torchvision itself.
+TORCHVISION_WEIGHTS = {
+    "resnet18": ("ResNet18_Weights.IMAGENET1K_V1", "resnet18-f37072fd.pth", 224, 256, "bilinear", 69.758),
+    "resnet50": ("ResNet50_Weights.IMAGENET1K_V2", "resnet50-11ad3fa6.pth", 224, 232, "bilinear", 80.858),
+    "mobilenet_v2": (
+        "MobileNet_V2_Weights.IMAGENET1K_V2",
+        "mobilenet_v2-7ebf99e0.pth",
+        224,
+        232,
+        "bilinear",
+        72.154,
+    ),
+    "mobilenet_v3_large": (
+        "MobileNet_V3_Large_Weights.IMAGENET1K_V2",
+        "mobilenet_v3_large-5c1a4163.pth",
+        224,
+        232,
+        "bilinear",
+        75.274,
+    ),
+    "efficientnet_b0": (
+        "EfficientNet_B0_Weights.IMAGENET1K_V1",
+        "efficientnet_b0_rwightman-7f5810bc.pth",
+        224,
+        256,
+        "bicubic",
+        77.692,
+    ),
+}
+
+
 def _torchvision_spec(arch: str) -> ModelSpec:
-    weights = _torchvision_weights(arch)
-    preprocess = replace(
-        IMAGENET_TORCHVISION,
-        size=weights.transforms.keywords.get("crop_size", 224)
-        if hasattr(weights.transforms, "keywords")
-        else 224,
-        resize=weights.transforms.keywords.get("resize_size", 256)
-        if hasattr(weights.transforms, "keywords")
-        else 256,
-    )
-    acc = weights.meta.get("_metrics", {}).get("ImageNet-1K", {}).get("acc@1")
+    weights_name, _, crop, resize, interpolation, top1 = TORCHVISION_WEIGHTS[arch]
     cached = _cached_weights_path(arch) is not None
     return ModelSpec(
         id=arch.replace("_", "-"),
         title=f"{_TORCHVISION_TITLES[arch]} (torchvision, ImageNet)",
         source="torchvision",
         architecture=arch,
-        preprocess=preprocess,
+        preprocess=replace(IMAGENET_TORCHVISION, size=crop, resize=resize, interpolation=interpolation),
         labels="imagenet",
         num_classes=1000,
         trained=cached,
         weights="pretrained" if cached else "missing",
-        published_top1={"fp32": float(acc)} if acc else {},
-        published_source=f"torchvision {weights}" if acc else "",
+        published_top1={"fp32": top1},
+        published_source=f"torchvision {weights_name}, ImageNet-1k validation (50,000 images)",
         description=(
             "Pretrained weights found in the local torch cache."
             if cached
@@ -178,11 +202,16 @@ def _torchvision_weights(arch: str):
     return torchvision.models.get_model_weights(arch).DEFAULT
 
 
-def _cached_weights_path(arch: str) -> Path | None:
-    import torch
+def torch_hub_dir() -> Path:
+    """torch.hub.get_dir() without importing torch: $TORCH_HOME/hub or the XDG cache."""
+    if os.environ.get("TORCH_HOME"):
+        return Path(os.environ["TORCH_HOME"]).expanduser() / "hub"
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache).expanduser() / "torch" / "hub"
 
-    url = _torchvision_weights(arch).url
-    path = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
+
+def _cached_weights_path(arch: str) -> Path | None:
+    path = torch_hub_dir() / "checkpoints" / TORCHVISION_WEIGHTS[arch][1]
     return path if path.is_file() else None
 
 
@@ -217,6 +246,18 @@ def get_model(model_id: str, workspace: Workspace | None = None) -> ModelSpec:
             return spec
     known = ", ".join(s.id for s in list_models(workspace))
     raise ModelNotFoundError(f"unknown model {model_id!r}; known models: {known}")
+
+
+def model_title(model_id: str, workspace: Workspace | None = None) -> str:
+    """A model's display title without importing torch, for pages that must render at once."""
+    for spec in _BUNDLED:
+        if spec.id == model_id:
+            return spec.title
+    arch = model_id.replace("-", "_")
+    if arch in _TORCHVISION_TITLES:
+        return f"{_TORCHVISION_TITLES[arch]} (torchvision, ImageNet)"
+    spec = _user_spec(workspace, model_id) if workspace is not None else None
+    return spec.title if spec is not None else model_id
 
 
 def _user_spec(workspace: Workspace, model_id: str) -> ModelSpec | None:
@@ -395,10 +436,7 @@ def build_torch_model(spec: ModelSpec, workspace: Workspace | None = None) -> to
 
 
 def _missing_weights_message(arch: str) -> str:
-    import torch
-
-    url = _torchvision_weights(arch).url
-    where = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
+    where = torch_hub_dir() / "checkpoints" / TORCHVISION_WEIGHTS[arch][1]
     return (
         f"pretrained {arch} weights are not on this machine (looked for {where}; nothing is downloaded "
         f"at run time). Either upload your own state dict for {arch} (Models page, or "
