@@ -1,0 +1,172 @@
+"""Accuracy, uncertainty and agreement on real models and real images."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.convert import ImportConfig, import_model
+from core.data import load_dataset
+from core.errors import ModelNotFoundError, UntrainedModelError
+from core.evaluate import EvaluateConfig, evaluate_model, wilson_interval
+from core.inference import predict_logits
+from core.jobs import run_job_here
+from core.registry import get_model
+from core.workspace import Workspace
+
+RESULT_KEYS = {
+    "model_id",
+    "created",
+    "device",
+    "device_name",
+    "versions",
+    "trained",
+    "dataset",
+    "results",
+    "agreement",
+    "agreement_detail",
+    "predictions",
+    "path",
+}
+DATASET_KEYS = {"ref", "name", "description", "size", "labelled", "fingerprint"}
+SCORE_KEYS = {
+    "precision",
+    "top1",
+    "top5",
+    "count",
+    "correct1",
+    "correct5",
+    "top1_ci95",
+    "top5_ci95",
+    "ms_per_image",
+}
+
+
+@pytest.fixture(scope="module")
+def lenet_eval(workspace, lenet_fp):
+    events = []
+    result = evaluate_model(
+        EvaluateConfig("lenet5-mnist", precisions=("torch", "fp32", "fp16"), dataset="builtin:mnist"),
+        workspace=workspace,
+        progress=events.append,
+    )
+    return result, events
+
+
+@pytest.fixture(scope="module")
+def lite0_eval(workspace, lite0_fp):
+    return evaluate_model(
+        EvaluateConfig("efficientnet-lite0", precisions=("fp32", "torch")), workspace=workspace
+    )
+
+
+def test_lenet_is_accurate_on_4700_digits_and_precisions_agree(lenet_eval):
+    result, _ = lenet_eval
+    fp32 = result.score("fp32")
+    assert fp32.count == 4700
+    assert fp32.top1 >= 0.98
+    assert fp32.top1_ci95[0] < fp32.top1 < fp32.top1_ci95[1]
+    assert fp32.top5 >= fp32.top1
+    assert result.agreement["fp32-vs-fp16"] >= 0.995
+    assert result.agreement["torch-vs-fp32"] >= 0.995
+    assert set(result.agreement) == {"torch-vs-fp32", "torch-vs-fp16", "fp32-vs-fp16"}
+
+
+def test_progress_counts_every_image(lenet_eval):
+    _, events = lenet_eval
+    assert {e.phase for e in events} == {"evaluating"}
+    assert events[-1].done == events[-1].total == 4700
+    assert [e.done for e in events] == sorted(e.done for e in events)
+
+
+def test_saved_json_has_every_key(lenet_eval, workspace):
+    result, _ = lenet_eval
+    saved = json.loads(Path(result.path).read_text())
+    assert set(saved) == RESULT_KEYS
+    assert saved["path"] == result.path
+    assert set(saved["dataset"]) == DATASET_KEYS
+    assert saved["dataset"]["labelled"] is True and saved["dataset"]["size"] == 4700
+    for row in saved["results"]:
+        assert set(row) >= SCORE_KEYS
+        assert len(row["top1_ci95"]) == 2 and row["ms_per_image"] > 0
+    assert set(saved["agreement_detail"]["fp32-vs-fp16"]) == {"rate", "same", "count", "ci95"}
+    preds = saved["predictions"]
+    assert set(preds) == {"names", "labels", "top1", "prob", "top5"}
+    assert len(preds["names"]) == len(preds["labels"]) == len(preds["top1"]["fp32"]) == 4700
+    assert len(preds["top5"]["fp16"][0]) == 5 and 0 < preds["prob"]["torch"][0] <= 1
+    assert saved["trained"] is True and saved["versions"]["openvino"]
+    assert any(r["_path"] == result.path for r in workspace.results("evaluation", "lenet5-mnist"))
+    assert "fp32" in str(result) and "agreement" in str(result)
+
+
+def test_lite0_on_20_imagenet_samples_reports_a_wide_interval(lite0_eval):
+    fp32 = lite0_eval.score("fp32")
+    assert fp32.count == 20
+    assert fp32.top1 >= 0.8
+    lo, hi = fp32.top1_ci95
+    assert lo < fp32.top1 < hi or fp32.top1 == hi == 1.0
+    assert hi - lo > 0.15  # twenty images cannot pin accuracy down
+    assert lite0_eval.agreement["fp32-vs-torch"] >= 0.95
+
+
+def test_openvino_fp32_logits_match_pytorch(workspace, lite0_fp):
+    spec = get_model("efficientnet-lite0")
+    images = load_dataset("builtin:imagenet-samples")
+    batch = spec.preprocess.batch(sample.image() for sample in images)
+    ov_logits = predict_logits(spec, "fp32", batch, workspace=workspace)
+    torch_logits = predict_logits(spec, "torch", batch, workspace=workspace)
+    assert np.abs(ov_logits - torch_logits).max() < 1e-3
+
+
+def test_untrained_model_has_no_accuracy(workspace):
+    if "resnet18-untrained" not in workspace.model_ids():  # another test may have registered it
+        import_model(
+            ImportConfig(name="resnet18-untrained", files=(), architecture="resnet18", untrained=True),
+            workspace=workspace,
+        )
+    with pytest.raises(UntrainedModelError, match="randomly initialised.*benchmark it for latency"):
+        evaluate_model(EvaluateConfig("resnet18-untrained", precisions=("fp32",)), workspace=workspace)
+
+
+def test_missing_int8_says_to_quantize(tmp_path):
+    empty = Workspace(tmp_path / "ws")
+    with pytest.raises(ModelNotFoundError, match="quantize"):
+        evaluate_model(EvaluateConfig("lenet5-mnist", precisions=("int8",)), workspace=empty)
+
+
+def test_unlabelled_set_gives_agreement_only(workspace, lenet_fp):
+    result = evaluate_model(
+        EvaluateConfig("lenet5-mnist", precisions=("fp32", "fp16"), dataset="builtin:photos"),
+        workspace=workspace,
+    )
+    data = result.to_dict()
+    assert data["dataset"]["labelled"] is False
+    assert all(row["top1"] is None and row["top1_ci95"] is None for row in data["results"])
+    assert 0 <= data["agreement"]["fp32-vs-fp16"] <= 1
+    assert set(data["predictions"]["labels"]) == {None}
+
+
+def test_job_entry_honours_the_limit_and_reports_progress(workspace, lenet_fp):
+    events = []
+    data = run_job_here(
+        "evaluate",
+        {"model_id": "lenet5-mnist", "precisions": ["fp32"], "dataset": "builtin:mnist", "limit": 100},
+        workspace,
+        progress=events.append,
+    )
+    assert data["dataset"]["size"] == 100 and data["results"][0]["count"] == 100
+    assert data["agreement"] == {}
+    assert events[-1].done == 100
+
+
+@pytest.mark.parametrize(
+    ("successes", "n", "expected"),
+    [(0, 10, (0.0, 0.2775)), (10, 10, (0.7225, 1.0)), (5, 10, (0.2366, 0.7634)), (0, 0, (0.0, 1.0))],
+)
+def test_wilson_interval_known_values(successes, n, expected):
+    lo, hi = wilson_interval(successes, n)
+    assert lo == pytest.approx(expected[0], abs=1e-4)
+    assert hi == pytest.approx(expected[1], abs=1e-4)
