@@ -23,19 +23,21 @@ EPILOG = f"Workspace: ${ENV_VAR} or ./workspace. Every command takes --json and 
 
 
 def _stderr_progress(quiet: bool):
-    state = {"phase": None}
+    """Phase names as they change, and counted progress in quarters, on stderr."""
+    state = {"phase": None, "quarter": -1}
 
     def show(progress: Progress) -> None:
         if quiet:
             return
         if progress.phase != state["phase"]:
-            state["phase"] = progress.phase
+            state["phase"], state["quarter"] = progress.phase, -1
             print(f"… {progress.phase}", file=sys.stderr)
-        elif progress.total and progress.done in (
-            progress.total,
-            *range(0, progress.total, max(1, progress.total // 4)),
-        ):
-            print(f"  {progress.done}/{progress.total}", file=sys.stderr)
+        fraction = progress.fraction
+        if fraction is not None and int(fraction * 4) > state["quarter"]:
+            state["quarter"] = int(fraction * 4)
+            done = f"{progress.done:g}" if isinstance(progress.done, float) else progress.done
+            total = f"{progress.total:g}" if isinstance(progress.total, float) else progress.total
+            print(f"  {done}/{total}", file=sys.stderr)
 
     return show
 

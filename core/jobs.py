@@ -19,9 +19,11 @@ import os
 import shutil
 import signal
 import sqlite3
+import sys
 import threading
 import time
 import traceback
+import types
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -468,6 +470,24 @@ def _flush_quietly(ctx: JobContext) -> None:
         pass
 
 
+@contextmanager
+def _plain_main() -> Iterator[None]:
+    """Hide a script run as `__main__` (Streamlit's app) from a spawned worker while it starts.
+
+    Spawn re-runs the parent's `__main__` file in the child; under Streamlit that is app.py, which would
+    run the whole app, and a second job runner, inside every worker.
+    """
+    main = sys.modules.get("__main__")
+    if main is None or getattr(main, "__spec__", None) is not None or not getattr(main, "__file__", None):
+        yield
+        return
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
 def _stop_process(process: multiprocessing.process.BaseProcess) -> None:
     process.terminate()
     process.join(_STOP_TIMEOUT)
@@ -614,7 +634,8 @@ class JobRunner:
                 name=f"ovdash-job-{record.id}",
                 daemon=False,
             )
-            process.start()
+            with _plain_main():
+                process.start()
         except Exception as exc:
             message = f"the job could not be started ({type(exc).__name__}: {exc})"
             if self.store._finish(record.id, JobState.FAILED, error=message):

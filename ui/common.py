@@ -27,6 +27,7 @@ __all__ = [
     "latest_job",
     "model_picker",
     "precisions_present",
+    "require_router",
     "run_safely",
     "runner",
     "save_upload",
@@ -39,6 +40,7 @@ __all__ = [
 log = logging.getLogger("ovdash")
 
 MODEL_KEY = "model_id"  # the model chosen on any page, shared by all pages of a session
+ROUTER_KEY = "_routed_by_app"  # set by app.py before it runs a page
 PRECISION_LABELS = {"torch": "PyTorch", "fp32": "FP32", "fp16": "FP16", "int8": "INT8"}
 MAX_UPLOAD_MB = 200  # matches server.maxUploadSize in .streamlit/config.toml
 
@@ -60,6 +62,21 @@ def device_info() -> dict:
 
     devices = available_devices()
     return {"devices": devices, "names": {d: device_name(d) for d in devices}}
+
+
+def require_router() -> None:
+    """Make sure app.py (page config, sidebar, navigation) runs around this page.
+
+    Streamlit treats a `pages/` folder as a legacy multipage app until the first `st.navigation`
+    call, so the very first visit straight to `/quantize` on a fresh server runs the page alone.
+    Leave that mode and rerun: the rerun goes through app.py.
+    """
+    if st.session_state.get(ROUTER_KEY):
+        return
+    from streamlit.runtime.pages_manager import PagesManager
+
+    PagesManager.uses_pages_directory = False
+    st.rerun()
 
 
 def model_specs():
@@ -197,11 +214,10 @@ def job_panel(job_id: str, *, key: str) -> None:
             if record.eta_seconds is not None:
                 label += f" · about {format_duration(record.eta_seconds)} left"
             st.progress(fraction if fraction is not None else 0.0, text=label)
-            cols = st.columns([1, 3])
-            if cols[0].button("Cancel", key=f"cancel-{key}-{job_id}", icon=":material/stop_circle:"):
+            st.caption(f"running for {format_duration(record.duration)}")
+            if st.button("Cancel", key=f"cancel-{key}-{job_id}", icon=":material/stop_circle:", width="content"):
                 runner().cancel(job_id)
                 st.rerun()
-            cols[1].caption(f"running for {format_duration(record.duration)}")
             st.session_state[seen_key] = False
         else:
             if record.state == JobState.FAILED:
@@ -216,28 +232,33 @@ def job_panel(job_id: str, *, key: str) -> None:
 
 
 def sidebar() -> None:
-    """Current model, device and running jobs, on every page."""
-    with st.sidebar:
-        model_id = st.session_state.get(MODEL_KEY)
-        if model_id:
-            present = precisions_present(model_id)
-            st.caption("Current model")
-            st.markdown(f"**{model_id}**  \n{', '.join(p.upper() for p in present) or 'not converted yet'}")
-        try:
-            info = device_info()
-            st.caption("Device")
-            st.markdown("  \n".join(f"**{d}** · {info['names'][d]}" for d in info["devices"]))
-        except Exception as exc:  # the sidebar must never take a page down
-            st.caption(f"Device unknown: {exc}")
-        active = runner().store.list(active_only=True)
-        st.caption("Jobs")
-        if not active:
-            st.markdown("No job running")
-        for record in active[:5]:
-            text = f"{record.title} · {record.state.value}"
-            if record.fraction is not None:
-                text += f" · {record.fraction:.0%}"
-            st.markdown(f":material/progress_activity: {text}")
+    """Current model, device and running jobs, on every page (app.py places it in the sidebar)."""
+    model_id = st.session_state.get(MODEL_KEY)
+    if model_id:
+        present = precisions_present(model_id)
+        st.caption("Current model")
+        st.markdown(f"**{model_id}**  \n{', '.join(p.upper() for p in present) or 'not converted yet'}")
+    try:
+        info = device_info()
+        st.caption("Device")
+        st.markdown("  \n".join(f"**{d}** · {info['names'][d]}" for d in info["devices"]))
+    except Exception as exc:  # the sidebar must never take a page down
+        st.caption(f"Device unknown: {exc}")
+    _sidebar_jobs()
+
+
+@st.fragment(run_every=2.0)
+def _sidebar_jobs() -> None:
+    """Running jobs, refreshed every 2 s on every page."""
+    active = runner().store.list(active_only=True)
+    st.caption("Jobs")
+    if not active:
+        st.markdown("No job running")
+    for record in active[:5]:
+        text = f"{record.title} · {record.state.value}"
+        if record.fraction is not None:
+            text += f" · {record.fraction:.0%}"
+        st.markdown(f":material/progress_activity: {text}")
 
 
 def ir_precisions() -> list[str]:

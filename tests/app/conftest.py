@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core.workspace import Workspace
 
-APP = "app.py"
+APP = str(Path(__file__).resolve().parents[2] / "app.py")  # AppTest resolves relative paths from the caller
 TIMEOUT = 120
 
 
@@ -76,3 +78,18 @@ def open_page(page: str, *, model_id: str | None = None) -> AppTest:
 def assert_clean(at: AppTest) -> None:
     """No uncaught exception rendered on the page."""
     assert not at.exception, [e.value for e in at.exception]
+
+
+@pytest.fixture
+def stop_jobs():
+    """After the test, cancel active jobs and stop the app's job runner, so no worker outlives the test.
+
+    Request it after the workspace fixture, so it tears down while that workspace is still in use.
+    """
+    yield
+    from ui.common import runner
+
+    jobs = runner()
+    for record in jobs.store.list(active_only=True):
+        jobs.cancel(record.id)
+    jobs.shutdown()

@@ -17,9 +17,17 @@ def server(tmp_path_factory):
     stop_server(server)
 
 
+def test_cold_direct_visit_runs_through_the_router(page, server):
+    """The very first request of a fresh server goes straight to a page (a bookmark, a shared link)."""
+    open_app(page, server, "quantize")
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar.get_by_text("Device").wait_for()
+    assert sidebar.get_by_text("Trade-offs", exact=True).count() == 1  # our navigation, not the legacy list
+
+
 def test_home_opens_with_navigation_and_sidebar(page, server):
     open_app(page, server)
-    page.get_by_role("heading", name="OpenVINO").first.wait_for()
+    page.get_by_role("heading", name="OpenVINO Optimizer").first.wait_for()
     sidebar = page.locator('[data-testid="stSidebar"]')
     for name in ("Home", "Models", "Classify", "Quantize", "Benchmark", "Accuracy", "Trade-offs", "Jobs"):
         assert sidebar.get_by_text(name, exact=True).count() >= 1, name

@@ -1,0 +1,170 @@
+"""Jobs: every background job, newest first, with its progress, settings, log and result or error."""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from core.errors import CoreError
+from core.jobs import JobRecord, JobState
+from ui.common import format_duration, require_router, runner, state_icon
+
+require_router()
+
+LIMIT = 200
+POLL_SECONDS = 2.0
+ERROR_KEY = "jobs-error"
+KINDS = {"convert": "Convert", "quantize": "Quantize", "benchmark": "Benchmark", "evaluate": "Evaluate"}
+
+
+def _when(stamp: float | None) -> str:
+    if stamp is None:
+        return "—"
+    today = time.strftime("%Y-%m-%d") == time.strftime("%Y-%m-%d", time.localtime(stamp))
+    return time.strftime("%H:%M:%S" if today else "%Y-%m-%d %H:%M", time.localtime(stamp))
+
+
+def _progress_text(record: JobRecord) -> str:
+    if record.state.active:
+        if record.fraction is not None:
+            return f"{record.fraction:.0%}"
+        return record.phase or ("waiting" if record.state == JobState.QUEUED else "starting")
+    return record.state.value
+
+
+def _label(record: JobRecord) -> str:
+    parts = [f"**{record.title}**", KINDS.get(record.kind, record.kind), _progress_text(record)]
+    if record.duration is not None:
+        parts.append(format_duration(record.duration))
+    parts.append(_when(record.created))
+    return " · ".join(parts)
+
+
+def _act(action, job_id: str) -> None:
+    """Button callback: runs before the rerun, so the list below already shows the change."""
+    try:
+        action(job_id)
+    except CoreError as exc:
+        st.session_state[ERROR_KEY] = str(exc)
+
+
+def _job_row(record: JobRecord) -> None:
+    with st.expander(_label(record), icon=state_icon(record.state), key=f"job-{record.id}"):
+        if record.state.active:
+            label = record.phase or record.message or "waiting for the worker"
+            if record.total:
+                label += f" · {record.done}/{record.total}"
+            if record.eta_seconds is not None:
+                label += f" · about {format_duration(record.eta_seconds)} left"
+            st.progress(record.fraction or 0.0, text=label)
+        elif record.state == JobState.FAILED:
+            st.error(record.error or "the job failed; see its log", icon=":material/error:")
+        elif record.state in (JobState.CANCELLED, JobState.INTERRUPTED):
+            st.warning(record.message or record.state.value, icon=":material/warning:")
+        times = [f"created {_when(record.created)}"]
+        if record.started:
+            times.append(f"started {_when(record.started)}")
+        if record.finished:
+            times.append(f"finished {_when(record.finished)}")
+        cols = st.columns([4, 1], vertical_alignment="center")
+        cols[0].caption(f"`{record.id}` · {record.kind} · {' · '.join(times)}")
+        if record.state.active:
+            cols[1].button(
+                "Cancel",
+                icon=":material/stop_circle:",
+                key=f"cancel-{record.id}",
+                on_click=_act,
+                args=(runner().cancel, record.id),
+            )
+        else:
+            cols[1].button(
+                "Remove",
+                icon=":material/delete:",
+                key=f"remove-{record.id}",
+                help="Remove this record and its log; results and models it made stay",
+                on_click=_act,
+                args=(runner().store.delete, record.id),
+            )
+        tabs = st.tabs(["Settings", "Log", "Result" if record.state != JobState.FAILED else "Error"])
+        with tabs[0]:
+            st.json(record.config, expanded=2)
+        with tabs[1]:
+            log = runner().store.log_tail(record.id, lines=60)
+            if log:
+                st.code(log, language=None)
+            else:
+                st.caption("No log lines yet.")
+        with tabs[2]:
+            if record.result is not None:
+                st.json(record.result, expanded=1)
+            elif record.error:
+                st.code(record.error, language=None)
+            else:
+                st.caption("No result yet." if record.state.active else "This job left no result.")
+
+
+def _job_list(states: list[str], kinds: list[str], polling: bool) -> None:
+    records = runner().store.list(limit=LIMIT)
+    if polling and not any(r.state.active for r in records):
+        st.rerun(scope="app")  # the last active job ended: render once more without polling
+    counts = {state: sum(r.state == state for r in records) for state in JobState}
+    cols = st.columns(4)
+    cols[0].metric("Running", counts[JobState.RUNNING], border=True)
+    cols[1].metric("Queued", counts[JobState.QUEUED], border=True)
+    cols[2].metric("Succeeded", counts[JobState.SUCCEEDED], border=True)
+    stopped = counts[JobState.FAILED] + counts[JobState.CANCELLED] + counts[JobState.INTERRUPTED]
+    cols[3].metric("Failed or stopped", stopped, border=True)
+    error = st.session_state.pop(ERROR_KEY, None)
+    if error:
+        st.error(error, icon=":material/error:")
+    shown = [r for r in records if (not states or r.state.value in states) and (not kinds or r.kind in kinds)]
+    if not shown:
+        st.info("No job matches these filters.", icon=":material/filter_alt_off:")
+    for record in shown:
+        _job_row(record)
+    if len(records) == LIMIT:
+        st.caption(f"The newest {LIMIT} jobs are shown.")
+
+
+st.title("Jobs", anchor=False)
+st.caption(
+    "Everything that runs in the background (conversions, quantizations, benchmarks, evaluations), one at a "
+    "time: progress, settings, log and result of each."
+)
+
+records = runner().store.list(limit=LIMIT)
+if not records:
+    st.info(
+        "No job yet. Jobs appear here when you convert, quantize, benchmark or evaluate a model. The guided "
+        "demo on **Home** starts four of them in one click.",
+        icon=":material/work_history:",
+    )
+    st.page_link("pages/home.py", label="Open Home", icon=":material/home:")
+    st.stop()
+
+filters = st.columns([3, 2])
+chosen_states = filters[0].pills(
+    "State",
+    [s.value for s in JobState],
+    selection_mode="multi",
+    key="jobs-states",
+    format_func=lambda s: f"{state_icon(JobState(s))} {s}",
+    wrap=True,
+)
+chosen_kinds = filters[1].pills(
+    "Kind",
+    sorted({r.kind for r in records} | set(KINDS)),
+    selection_mode="multi",
+    key="jobs-kinds",
+    format_func=lambda k: KINDS.get(k, k),
+    wrap=True,
+)
+active = any(r.state.active for r in records)
+st.caption(
+    "Newest first; no filter means all. "
+    + ("Refreshing every 2 s while a job is active." if active else "Jobs run one at a time, oldest first.")
+)
+st.fragment(run_every=POLL_SECONDS if active else None)(_job_list)(
+    list(chosen_states or []), list(chosen_kinds or []), active
+)
