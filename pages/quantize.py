@@ -566,8 +566,8 @@ if model_id:
         with st.container(border=True):
             st.markdown(
                 f"**:material/work_history: Latest quantization of this model** · calibration: "
-                f"{_source_name(job.config.get('calibration'))} · {job.config.get('subset_size')} images · "
-                f"preset {job.config.get('preset')}"
+                f"{_source_name(job.config.get('calibration'))} · {job.config.get('subset_size') or 300} images · "
+                f"preset {job.config.get('preset') or 'performance'}"
                 + (" · accuracy control" if job.config.get("max_drop") is not None else "")
             )
             job_panel(job.id, key="quantize")

@@ -29,13 +29,17 @@ def main() -> None:
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page = browser.new_page(viewport={"width": 1440, "height": 2600})
         for path in args.pages:
             page.goto(f"{args.url}/{path}")
             page.wait_for_selector(APP_READY, timeout=90_000)
+            if path == "classify":  # show results, not only the inputs
+                page.get_by_role("button", name="Classify").click()
+                page.get_by_text("Results").first.wait_for(timeout=120_000)
+                page.wait_for_selector(APP_READY, timeout=90_000)
             page.wait_for_timeout(1500)  # let Plotly finish drawing; a screenshot, not a test
             target = out / f"{path or 'home'}.png"
-            page.screenshot(path=str(target), full_page=True)
+            page.screenshot(path=str(target))
             print(target)
         browser.close()
 
