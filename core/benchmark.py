@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -21,7 +21,7 @@ from core.errors import InputError
 from core.progress import Progress, ProgressCallback
 from core.registry import ModelSpec, get_model
 from core.runtime import compile_artifact, device_name, get_torch_model
-from core.workspace import Precision, Workspace, library_versions, write_json
+from core.workspace import Precision, Workspace, library_versions
 
 __all__ = [
     "BenchmarkConfig",
@@ -106,7 +106,11 @@ class BenchmarkResult:
     path: str | None = None
 
     def run(self, precision: str) -> PrecisionRun:
-        return next(r for r in self.runs if r.precision == precision)
+        for run in self.runs:
+            if run.precision == precision:
+                return run
+        measured = ", ".join(r.precision for r in self.runs)
+        raise InputError(f"this benchmark has no {precision!r} run; it measured {measured}")
 
     def to_dict(self) -> dict:
         return {
@@ -468,9 +472,7 @@ def run_benchmark(
 
 
 def _save(workspace: Workspace, model_id: str, data: dict):
-    path = workspace.save_result("benchmark", model_id, data)
-    write_json(path, {**data, "path": str(path)})  # again, now naming its own path for readers of the file
-    return path
+    return workspace.save_result("benchmark", model_id, data)
 
 
 def run_grid(
@@ -524,11 +526,9 @@ def _grid_runs(config: BenchmarkConfig, workspace: Workspace, progress, label: s
 
 def benchmark_job(config: dict, workspace: Workspace, ctx) -> dict:
     """Job entry: a plain dict in (optionally with "grid": {"batches": [...], "streams": [...]})."""
-    known = {f.name for f in fields(BenchmarkConfig)}
-    values = {k: v for k, v in config.items() if k in known}
-    if "precisions" in values:
-        values["precisions"] = tuple(values["precisions"])
-    bench = BenchmarkConfig(**values)
+    from core.jobs import config_from_dict
+
+    bench = config_from_dict(BenchmarkConfig, config, extra=("grid",))
     grid = config.get("grid")
     if grid:
         return run_grid(

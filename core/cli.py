@@ -89,7 +89,7 @@ def _variant(args, ws: Workspace) -> str:
         return args.model
     base = get_model(args.model)
     if base.source != "torchvision":
-        raise CoreError(f"--untrained and --weights apply to torchvision architectures, not {args.model}")
+        raise InputError(f"--untrained and --weights apply to torchvision architectures, not {args.model}")
     name = args.name or f"{base.id}-{'untrained' if args.untrained else 'custom'}"
     if args.untrained and name in ws.model_ids():
         return name

@@ -278,10 +278,7 @@ def import_model(config: ImportConfig, *, workspace: Workspace) -> ModelSpec:
                 f"cannot tell what kind of model {names} is; upload a PyTorch state dict (.pt/.pth) with "
                 "its architecture, one .onnx file, or an OpenVINO IR as a .xml and .bin pair"
             )
-        register_user_model(workspace, spec)
-        source = workspace.model_dir(spec.id) / "source"
-        shutil.move(str(staging), str(source))
-        return spec
+        return register_user_model(workspace, spec, source=staging)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -344,13 +341,11 @@ def _torch_variant(config: ImportConfig, files: list[Path], staging: Path) -> Mo
 
 def convert_job(config: dict, workspace: Workspace, ctx) -> dict:
     """Job entry: optional import of an upload, then conversion."""
+    from core.jobs import config_from_dict
+
     if config.get("import"):
-        spec = import_model(ImportConfig(**config["import"]), workspace=workspace)
+        spec = import_model(config_from_dict(ImportConfig, config["import"]), workspace=workspace)
         ctx.log(f"imported {spec.id} ({spec.architecture})")
         config = {**config, "model_id": spec.id}
-    convert = ConvertConfig(
-        model_id=config["model_id"],
-        precisions=tuple(config.get("precisions", ("fp32", "fp16"))),
-        route=config.get("route", "direct"),
-    )
+    convert = config_from_dict(ConvertConfig, config, extra=("import", "uploaded_as"))
     return convert_model(convert, workspace=workspace, progress=ctx.progress).to_dict()

@@ -20,7 +20,7 @@ from core.inference import softmax
 from core.progress import ProgressCallback, report
 from core.registry import ModelSpec, class_names, get_model
 from core.runtime import compile_artifact, device_name, get_torch_model, infer
-from core.workspace import Precision, Workspace, library_versions, write_json
+from core.workspace import Precision, Workspace, library_versions
 
 __all__ = [
     "EvaluateConfig",
@@ -85,7 +85,11 @@ class EvaluationResult:
         return {pair: detail["rate"] for pair, detail in self.agreement_detail.items()}
 
     def score(self, precision: str) -> PrecisionScore:
-        return next(s for s in self.results if s.precision == precision)
+        for score in self.results:
+            if score.precision == precision:
+                return score
+        measured = ", ".join(s.precision for s in self.results)
+        raise InputError(f"this evaluation has no {precision!r}; it measured {measured}")
 
     def to_dict(self) -> dict:
         return {
@@ -283,9 +287,7 @@ def evaluate_model(
         },
     )
     path = workspace.save_result("evaluation", spec.id, result.to_dict())
-    result = replace(result, path=str(path))
-    write_json(path, result.to_dict())  # again, now naming its own path for readers of the file
-    return result
+    return replace(result, path=str(path))
 
 
 def _score(precision: str, order: np.ndarray, labels, seconds: float, batch: int) -> PrecisionScore:
@@ -312,11 +314,7 @@ def _score(precision: str, order: np.ndarray, labels, seconds: float, batch: int
 
 def evaluate_job(config: dict, workspace: Workspace, ctx) -> dict:
     """Job entry: plain dict in, plain dict out."""
-    evaluate = EvaluateConfig(
-        model_id=config["model_id"],
-        precisions=tuple(config.get("precisions", ("fp32", "int8"))),
-        dataset=config.get("dataset", "builtin:imagenet-samples"),
-        limit=config.get("limit"),
-        device=config.get("device", "CPU"),
-    )
+    from core.jobs import config_from_dict
+
+    evaluate = config_from_dict(EvaluateConfig, config)
     return evaluate_model(evaluate, workspace=workspace, progress=ctx.progress).to_dict()

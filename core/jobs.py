@@ -40,6 +40,7 @@ from core.progress import Progress, ProgressCallback
 from core.workspace import Workspace
 
 __all__ = [
+    "config_from_dict",
     "JOB_KINDS",
     "JobContext",
     "JobRecord",
@@ -63,6 +64,24 @@ INTERRUPTED_MESSAGE = "the server stopped while this job was running; submit it 
 CANCELLED_MESSAGE = "cancelled by the user"
 _PROGRESS_INTERVAL = 0.2  # at most 5 progress writes per second from one job
 _STOP_TIMEOUT = 5.0
+
+
+def config_from_dict(cls, data: dict, *, extra: tuple[str, ...] = ()):
+    """Build a frozen `...Config` dataclass from a job's plain settings.
+
+    Lists become tuples (settings travel as JSON); a key the config does not know, other than the
+    job's own `extra` keys, is refused with the names it accepts.
+    """
+    import dataclasses
+
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(known) - set(extra))
+    if unknown:
+        raise InputError(
+            f"unknown setting(s) {', '.join(unknown)} for a {cls.__name__}; accepted: {', '.join(known)}"
+        )
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known}
+    return cls(**values)
 
 
 class JobState(StrEnum):

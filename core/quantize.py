@@ -314,9 +314,12 @@ def _quantize_with_control(config, spec, model, dataset, common, workspace, prog
 
 def quantize_job(config: dict, workspace: Workspace, ctx) -> dict:
     """Job entry: plain settings in, plain result out."""
-    config = dict(config)
-    config["ignored_scope"] = tuple(config.get("ignored_scope") or ())
-    result = quantize_model(QuantizeConfig(**config), workspace=workspace, progress=ctx.progress)
+    from core.jobs import config_from_dict
+
+    config = {**config, "ignored_scope": config.get("ignored_scope") or ()}
+    result = quantize_model(
+        config_from_dict(QuantizeConfig, config), workspace=workspace, progress=ctx.progress
+    )
     for note in result.notes:
         ctx.log(note)
     return result.to_dict()

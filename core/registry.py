@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.resources
 import json
 import os
+import shutil
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -196,12 +197,6 @@ def _torchvision_spec(arch: str) -> ModelSpec:
     )
 
 
-def _torchvision_weights(arch: str):
-    import torchvision
-
-    return torchvision.models.get_model_weights(arch).DEFAULT
-
-
 def torch_hub_dir() -> Path:
     """torch.hub.get_dir() without importing torch: $TORCH_HOME/hub or the XDG cache."""
     if os.environ.get("TORCH_HOME"):
@@ -270,8 +265,12 @@ def _user_spec(workspace: Workspace, model_id: str) -> ModelSpec | None:
         return None
 
 
-def register_user_model(workspace: Workspace, spec: ModelSpec) -> ModelSpec:
-    """Describe a user model in the workspace; refuses to shadow a built-in or existing id."""
+def register_user_model(workspace: Workspace, spec: ModelSpec, *, source: Path | None = None) -> ModelSpec:
+    """Describe a user model in the workspace; refuses to shadow a built-in or existing id.
+
+    `source` (a staged folder on the workspace's file system) moves in first and `model.json` is
+    written last, so a model is never described without its files.
+    """
     check_model_id(spec.id)
     if spec.id in _builtin_specs():
         raise InputError(f"{spec.id!r} is the id of a built-in model; choose another name")
@@ -279,6 +278,11 @@ def register_user_model(workspace: Workspace, spec: ModelSpec) -> ModelSpec:
     if (folder / MODEL_JSON).exists():
         raise InputError(f"a model named {spec.id!r} already exists; choose another name or remove it first")
     folder.mkdir(parents=True, exist_ok=True)
+    if source is not None:
+        target = folder / "source"
+        if target.exists():  # left by an import of this name that never finished: no model.json points at it
+            shutil.rmtree(target)
+        os.replace(source, target)
     write_json(folder / MODEL_JSON, spec.to_dict())
     return spec
 
@@ -286,7 +290,10 @@ def register_user_model(workspace: Workspace, spec: ModelSpec) -> ModelSpec:
 @lru_cache(maxsize=4)
 def _category_names(labels: str, num_classes: int) -> tuple[str, ...]:
     if labels == "imagenet":
-        return tuple(_torchvision_weights("resnet50").meta["categories"])
+        # torchvision's 1000 ImageNet names, shipped as a file so the web server never imports torch
+        # for them; tests check it against torchvision.
+        text = (Path(__file__).with_name("imagenet_categories.txt")).read_text(encoding="utf-8")
+        return tuple(text.splitlines())
     if labels == "mnist":
         return tuple(str(i) for i in range(10))
     return tuple(f"class {i}" for i in range(num_classes))

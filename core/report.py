@@ -398,7 +398,8 @@ def points_csv(points: Iterable[TradeoffPoint]) -> str:
 
 
 def _without_local_path(data: Mapping) -> dict:
-    return {k: v for k, v in data.items() if k != "_path"}
+    """An export to send around should not carry this machine's file paths."""
+    return {k: v for k, v in data.items() if k not in ("_path", "path")}
 
 
 def results_json(workspace: Workspace, model_ids: Iterable[str] | None = None) -> str:

@@ -41,6 +41,7 @@ _CORE: ov.Core | None = None
 _MAX_COMPILED = 12
 _COMPILED: OrderedDict[tuple, CompiledEntry] = OrderedDict()
 _TORCH: OrderedDict[tuple, Any] = OrderedDict()
+_KEY_LOCKS: dict[tuple, threading.Lock] = {}
 _MAX_TORCH = 3
 
 
@@ -124,11 +125,8 @@ def compile_artifact(
     """Compile (or fetch from the cache) an artifact with a static batch."""
     extra = dict(extra or {})
     key = (str(artifact.xml), artifact.fingerprint, device, hint.upper(), batch, tuple(sorted(extra.items())))
-    with _LOCK:
-        entry = _COMPILED.get(key)
-        if entry is not None:
-            _COMPILED.move_to_end(key)
-            return entry
+
+    def build() -> CompiledEntry:
         core = get_core()
         model = core.read_model(artifact.xml)
         shape = list(model.inputs[0].partial_shape)
@@ -140,13 +138,33 @@ def compile_artifact(
             config["CACHE_DIR"] = str(workspace.cache_dir)
         start = time.perf_counter()
         compiled = core.compile_model(model, device, config)
-        entry = CompiledEntry(
+        return CompiledEntry(
             compiled, device, hint.upper(), batch, (time.perf_counter() - start) * 1e3, config
         )
-        _COMPILED[key] = entry
-        while len(_COMPILED) > _MAX_COMPILED:
-            _COMPILED.popitem(last=False)
-        return entry
+
+    return _get_or_build(_COMPILED, key, build, _MAX_COMPILED)
+
+
+def _get_or_build(cache: OrderedDict, key: tuple, build, limit: int):
+    """Look up under the shared lock; build under a lock of this key alone, so one slow compile
+    or model load never holds up other sessions using models that are ready."""
+    with _LOCK:
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
+        key_lock = _KEY_LOCKS.setdefault((id(cache), key), threading.Lock())
+    with key_lock:
+        with _LOCK:
+            if key in cache:
+                cache.move_to_end(key)
+                return cache[key]
+        value = build()
+        with _LOCK:
+            cache[key] = value
+            while len(cache) > limit:
+                cache.popitem(last=False)
+            _KEY_LOCKS.pop((id(cache), key), None)
+        return value
 
 
 def infer(entry: CompiledEntry, batch: np.ndarray) -> np.ndarray:
@@ -164,16 +182,7 @@ def get_torch_model(spec: ModelSpec, workspace: Workspace | None = None) -> torc
     from core.registry import build_torch_model
 
     key = (spec.id, spec.weights, spec.source_file)
-    with _LOCK:
-        module = _TORCH.get(key)
-        if module is None:
-            module = build_torch_model(spec, workspace)
-            _TORCH[key] = module
-            while len(_TORCH) > _MAX_TORCH:
-                _TORCH.popitem(last=False)
-        else:
-            _TORCH.move_to_end(key)
-        return module
+    return _get_or_build(_TORCH, key, lambda: build_torch_model(spec, workspace), _MAX_TORCH)
 
 
 def runtime_cache_info() -> dict:

@@ -13,6 +13,7 @@ import os
 import platform
 import re
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -244,27 +245,56 @@ class Workspace:
     # results ---------------------------------------------------------------------------------
 
     def save_result(self, kind: str, model_id: str, data: dict) -> Path:
+        """Write a result once, naming its own file under `path` for whoever reads it later."""
         folder = self.root / "results" / kind
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{utc_stamp()}-{check_model_id(model_id)}.json"
-        write_json(path, data)
+        write_json(path, {**data, "path": str(path)})
         return path
 
     def results(self, kind: str, model_id: str | None = None) -> list[dict]:
-        """Saved results of one kind, oldest first; each gains a `_path` key."""
+        """Saved results of one kind, oldest first; each gains a `_path` key.
+
+        Pages ask for these on every rerun; a file is parsed again only when it changed.
+        """
         folder = self.root / "results" / kind
         if not folder.is_dir():
             return []
         found = []
         for path in sorted(folder.glob("*.json")):
-            try:
-                data = json.loads(path.read_text())
-            except (OSError, json.JSONDecodeError):
-                continue
-            if model_id is None or data.get("model_id") == model_id:
-                data["_path"] = str(path)
-                found.append(data)
+            data = _read_result(path)
+            if data is not None and (model_id is None or data.get("model_id") == model_id):
+                found.append({**data, "_path": str(path)})
         return found
+
+
+_RESULT_CACHE: dict[str, tuple[tuple[int, int], dict]] = {}
+_RESULT_CACHE_LOCK = threading.Lock()
+_RESULT_CACHE_MAX = 512
+
+
+def _read_result(path: Path) -> dict | None:
+    """Parsed JSON of a result file, cached by (mtime, size); callers get a shallow copy."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    key, stamp = str(path), (stat.st_mtime_ns, stat.st_size)
+    with _RESULT_CACHE_LOCK:
+        cached = _RESULT_CACHE.get(key)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    with _RESULT_CACHE_LOCK:
+        if len(_RESULT_CACHE) >= _RESULT_CACHE_MAX:
+            _RESULT_CACHE.clear()
+        _RESULT_CACHE[key] = (stamp, data)
+    return data
 
 
 def write_json(path: Path, data: dict) -> None:

@@ -25,8 +25,18 @@ def test_pinned_torchvision_metadata_matches_torchvision():
         assert weights.meta["_metrics"]["ImageNet-1K"]["acc@1"] == top1
 
 
-def test_listing_models_does_not_import_torch():
-    code = "import sys; from core.registry import list_models; list_models(); print('torch' in sys.modules)"
+def test_shipped_imagenet_names_match_torchvision():
+    import torchvision
+
+    lite0 = get_model("efficientnet-lite0")
+    assert class_names(lite0) == torchvision.models.ResNet50_Weights.IMAGENET1K_V2.meta["categories"]
+
+
+def test_listing_models_and_class_names_do_not_import_torch():
+    code = (
+        "import sys; from core.registry import list_models, class_names; "
+        "[class_names(s) for s in list_models()]; print('torch' in sys.modules)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "False", done.stderr
 
