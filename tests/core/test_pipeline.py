@@ -324,3 +324,25 @@ def test_image_bytes_from_a_real_upload_classify(workspace, lenet_fp):
     image = open_image(buffer.getvalue(), name="blank.png")
     (result,) = classify_images("lenet5-mnist", [("blank.png", image)], ["fp32"], workspace=workspace)
     assert abs(sum(p.probability for p in result.top) - 1.0) < 0.5
+
+
+def test_job_settings_with_an_unknown_key_are_refused_by_name():
+    from core.jobs import config_from_dict
+
+    with pytest.raises(InputError, match="subset_sise") as error:
+        config_from_dict(QuantizeConfig, {"model_id": "lenet5-mnist", "subset_sise": 10})
+    assert "subset_size" in str(error.value)  # the accepted names are listed
+    config = config_from_dict(QuantizeConfig, {"model_id": "lenet5-mnist", "ignored_scope": ["a", "b"]})
+    assert config.ignored_scope == ("a", "b")
+
+
+def test_results_are_reread_when_a_file_changes(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    path = ws.save_result("benchmark", "demo", {"model_id": "demo", "value": 1})
+    (first,) = ws.results("benchmark")
+    assert first["value"] == 1 and first["path"] == str(path) == first["_path"]
+    from core.workspace import write_json
+
+    write_json(path, {"model_id": "demo", "value": 22})
+    (again,) = ws.results("benchmark")
+    assert again["value"] == 22
