@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui.common import MODEL_KEY, ROUTER_KEY, sidebar
+from ui.common import MODEL_KEY, ROUTER_KEY, model_specs, sidebar
 
 st.set_page_config(
     page_title="OpenVINO Optimizer",
@@ -36,7 +36,10 @@ st.session_state[ROUTER_KEY] = True
 requested = st.query_params.get("model")  # ?model=lenet5-mnist: a link that opens a page on a model
 if requested and st.session_state.get("_model_from_url") != requested:
     st.session_state["_model_from_url"] = requested
-    st.session_state[MODEL_KEY] = requested
+    if requested in {spec.id for spec in model_specs()}:
+        st.session_state[MODEL_KEY] = requested
+    else:
+        st.toast(f"No model named {requested[:64]!r}; showing the current one.", icon=":material/help:")
 slot = st.sidebar.container()  # filled after the page, so it shows the model the page just chose
 try:
     page.run()

@@ -34,7 +34,9 @@ def main() -> None:
     if ws.artifact("efficientnet-lite0", "int8") is None:
         print("preparing EfficientNet-Lite0 INT8 (once)…", file=sys.stderr)
         convert_model(ConvertConfig("efficientnet-lite0", precisions=("fp32",)), workspace=ws)
-        quantize_model(QuantizeConfig("efficientnet-lite0", calibration="builtin:imagenet-samples"), workspace=ws)
+        quantize_model(
+            QuantizeConfig("efficientnet-lite0", calibration="builtin:imagenet-samples"), workspace=ws
+        )
 
     sample = load_dataset("builtin:imagenet-samples").samples[0]
     buffer = io.BytesIO()
@@ -43,7 +45,9 @@ def main() -> None:
     width, height = sample.image().size
 
     start = time.perf_counter()
-    classify_images("efficientnet-lite0", [("warm-up", open_image(payload, name="x.jpg"))], ["int8"], workspace=ws)
+    classify_images(
+        "efficientnet-lite0", [("warm-up", open_image(payload, name="x.jpg"))], ["int8"], workspace=ws
+    )
     first_ms = (time.perf_counter() - start) * 1e3
 
     totals, inference = [], []
@@ -54,7 +58,9 @@ def main() -> None:
         totals.append((time.perf_counter() - start) * 1e3)
         inference.append(result.ms)
     totals.sort()
-    print(f"device: {device_name()} | image {width}x{height} JPEG | batch 1 | LATENCY hint | {args.runs} runs")
+    print(
+        f"device: {device_name()} | image {width}x{height} JPEG | batch 1 | LATENCY hint | {args.runs} runs"
+    )
     print(f"first call (includes compile or cache load): {first_ms:.1f} ms")
     print(
         f"server time per image: median {statistics.median(totals):.1f} ms, "

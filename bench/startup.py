@@ -54,6 +54,5 @@ def main() -> None:
     )
 
 
-
 if __name__ == "__main__":
     main()

@@ -7,7 +7,7 @@ This module reads saved results only: it never runs a model, and imports neither
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +16,7 @@ from core.errors import CoreError
 from core.workspace import Workspace
 
 __all__ = [
+    "usable_run",
     "PRECISION_NAMES",
     "PRECISION_ORDER",
     "Recommendation",
@@ -124,6 +125,12 @@ def _batch(run: dict) -> int:
     return int((run.get("settings") or {}).get("batch") or 1)
 
 
+def usable_run(run: Mapping) -> bool:
+    """A run that has a numeric median latency: the least every view of a run relies on."""
+    median = (run.get("latency_ms") or {}).get("median") if isinstance(run, Mapping) else None
+    return isinstance(median, int | float) and median > 0
+
+
 def latest_runs(
     workspace: Workspace,
     *,
@@ -145,6 +152,8 @@ def latest_runs(
             model_id = run.get("model_id") or result.get("model_id")
             precision = run.get("precision")
             if not model_id or not precision or (wanted is not None and model_id not in wanted):
+                continue
+            if not usable_run(run):  # a hand-edited or truncated file must not take a page down
                 continue
             if not _matches(run, result, device=device, hint=hint):
                 continue

@@ -15,7 +15,7 @@ import streamlit as st
 from core.errors import CoreError
 from core.jobs import JobRecord, JobState
 from core.registry import model_title
-from core.tradeoffs import latest_runs
+from core.tradeoffs import latest_runs, usable_run
 from core.workspace import write_json
 from ui.common import (
     PRECISION_LABELS,
@@ -166,7 +166,7 @@ def _demo_summary(records: list[JobRecord]) -> list[str]:
             if p in sizes
         )
         lines.append(f":material/compress: **Size** on disk: {text}.")
-    runs = {r["precision"]: r for r in bench.get("runs", [])}
+    runs = {r["precision"]: r for r in bench.get("runs", []) if usable_run(r)}
     if runs:
         median = {p: r["latency_ms"]["median"] for p, r in runs.items()}
         text = " → ".join(f"{PRECISION_LABELS[p]} {_ms(median[p])}" for p in ORDER if p in median)

@@ -8,7 +8,7 @@ import streamlit as st
 
 from core.errors import CoreError
 from core.jobs import JobRecord, JobState
-from ui.common import format_duration, require_router, runner, state_icon
+from ui.common import format_duration, md_escape, require_router, runner, state_icon
 
 require_router()
 
@@ -34,7 +34,7 @@ def _progress_text(record: JobRecord) -> str:
 
 
 def _label(record: JobRecord) -> str:
-    parts = [f"**{record.title}**", KINDS.get(record.kind, record.kind), _progress_text(record)]
+    parts = [f"**{md_escape(record.title)}**", KINDS.get(record.kind, record.kind), _progress_text(record)]
     if record.duration is not None:
         parts.append(format_duration(record.duration))
     parts.append(_when(record.created))

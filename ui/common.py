@@ -8,7 +8,7 @@ names below.
 from __future__ import annotations
 
 import logging
-import time
+import re
 import uuid
 from pathlib import Path
 
@@ -16,7 +16,7 @@ import streamlit as st
 
 from core.errors import CoreError, InputError
 from core.jobs import JobRecord, JobRunner, JobState
-from core.workspace import IR_PRECISIONS, Precision, Workspace, default_workspace
+from core.workspace import Workspace, default_workspace
 
 __all__ = [
     "MODEL_KEY",
@@ -25,6 +25,7 @@ __all__ = [
     "format_duration",
     "job_panel",
     "latest_job",
+    "md_escape",
     "model_picker",
     "precisions_present",
     "require_router",
@@ -191,8 +192,16 @@ def state_icon(state: JobState) -> str:
     return _STATE_ICONS[state]
 
 
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>$~|:])")  # the characters that act inside a line
+
+
+def md_escape(text: str) -> str:
+    """User-derived text (file names in job titles) shown as itself, not as markdown, LaTeX or a link."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
+
+
 def job_status_line(record: JobRecord) -> str:
-    return f"{_STATE_ICONS[record.state]} **{record.title}** · {record.state.value}"
+    return f"{_STATE_ICONS[record.state]} **{md_escape(record.title)}** · {record.state.value}"
 
 
 def job_panel(job_id: str, *, key: str) -> None:
@@ -201,7 +210,9 @@ def job_panel(job_id: str, *, key: str) -> None:
     When the job ends, the whole page reruns once so it can render the result.
     """
 
-    @st.fragment(run_every=1.0)
+    active = runner().store.get(job_id).state.active
+
+    @st.fragment(run_every=1.0 if active else None)  # a finished job needs no polling
     def panel() -> None:
         record = runner().store.get(job_id)
         seen_key = f"job-ended-{key}-{job_id}"
@@ -215,7 +226,9 @@ def job_panel(job_id: str, *, key: str) -> None:
                 label += f" · about {format_duration(record.eta_seconds)} left"
             st.progress(fraction if fraction is not None else 0.0, text=label)
             st.caption(f"running for {format_duration(record.duration)}")
-            if st.button("Cancel", key=f"cancel-{key}-{job_id}", icon=":material/stop_circle:", width="content"):
+            if st.button(
+                "Cancel", key=f"cancel-{key}-{job_id}", icon=":material/stop_circle:", width="content"
+            ):
                 runner().cancel(job_id)
                 st.rerun()
             st.session_state[seen_key] = False
@@ -234,8 +247,8 @@ def job_panel(job_id: str, *, key: str) -> None:
 def sidebar() -> None:
     """Current model, device and running jobs, on every page (app.py places it in the sidebar)."""
     model_id = st.session_state.get(MODEL_KEY)
-    if model_id:
-        present = precisions_present(model_id)
+    present = run_safely(precisions_present, model_id) if model_id else None
+    if present is not None:
         st.caption("Current model")
         st.markdown(f"**{model_id}**  \n{', '.join(p.upper() for p in present) or 'not converted yet'}")
     try:
@@ -255,19 +268,7 @@ def _sidebar_jobs() -> None:
     if not active:
         st.markdown("No job running")
     for record in active[:5]:
-        text = f"{record.title} · {record.state.value}"
+        text = f"{md_escape(record.title)} · {record.state.value}"
         if record.fraction is not None:
             text += f" · {record.fraction:.0%}"
         st.markdown(f":material/progress_activity: {text}")
-
-
-def ir_precisions() -> list[str]:
-    return [p.value for p in IR_PRECISIONS]
-
-
-def all_precisions() -> list[str]:
-    return [p.value for p in Precision]
-
-
-def wait_seconds(seconds: float) -> None:
-    time.sleep(seconds)

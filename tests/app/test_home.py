@@ -135,3 +135,20 @@ def test_finished_demo_says_what_happened_and_leads_to_the_tradeoffs(empty_ws):
     assert "**8.0×** faster than PyTorch" in text and "Test CPU, LATENCY hint, batch 1, 2 threads" in text
     assert "FP32 90 %, INT8 85 %" in text and "20 images" in text
     assert at.button(key="demo-tradeoffs").label == "See the trade-offs"
+
+
+def test_bad_model_link_and_a_damaged_result_file_keep_home_up(empty_ws):
+    """A mistyped ?model= link and a truncated benchmark file must not take the first page down."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.app.conftest import APP, TIMEOUT
+
+    empty_ws.save_result(
+        "benchmark", "lenet5-mnist", {"model_id": "lenet5-mnist", "runs": [{"precision": "fp32"}]}
+    )
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["model"] = "Bad Model"
+    at.run()
+    assert_clean(at)
+    assert "model_id" not in at.session_state or at.session_state["model_id"] != "Bad Model"
+    assert any("No model named" in t.value for t in at.toast)

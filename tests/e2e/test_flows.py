@@ -26,7 +26,8 @@ def server(tmp_path_factory):
     convert_model(ConvertConfig("lenet5-mnist", precisions=("fp32",)), workspace=ws)
     run_benchmark(BenchmarkConfig("lenet5-mnist", precisions=("torch", "fp32"), seconds=0.5), workspace=ws)
     evaluate_model(
-        EvaluateConfig("lenet5-mnist", precisions=("torch", "fp32"), dataset="builtin:mnist", limit=300), workspace=ws
+        EvaluateConfig("lenet5-mnist", precisions=("torch", "fp32"), dataset="builtin:mnist", limit=300),
+        workspace=ws,
     )
     server = start_server(ws.root, root / "server.log")
     yield server
@@ -81,7 +82,9 @@ def test_a_job_survives_a_reload_and_can_be_cancelled(page, server):
     page.get_by_text(re.compile(r"· running")).first.wait_for(timeout=120_000)
     page.reload()
     wait_ready(page)
-    page.get_by_text(re.compile(r"· running")).first.wait_for(timeout=30_000)  # still running after the reload
+    page.get_by_text(re.compile(r"· running")).first.wait_for(
+        timeout=30_000
+    )  # still running after the reload
     page.get_by_role("button", name="Cancel").first.click()
     page.get_by_text(re.compile("cancelled")).first.wait_for(timeout=60_000)
 
