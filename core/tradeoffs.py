@@ -16,6 +16,7 @@ from core.errors import CoreError
 from core.workspace import Workspace
 
 __all__ = [
+    "latest_evaluation",
     "usable_run",
     "PRECISION_NAMES",
     "PRECISION_ORDER",
@@ -185,13 +186,33 @@ def _scores(evaluation: dict) -> dict[str, dict]:
     }
 
 
+def _primary(evaluations: Sequence[dict], needs: Iterable[str] = ()) -> dict | None:
+    """The latest evaluation covering the most precisions (with top-1), among those that cover `needs`."""
+    needs = set(needs)
+    usable = [
+        e
+        for e in evaluations
+        if e.get("trained", True) is not False and _scores(e) and needs <= set(_scores(e))
+    ]
+    # max() keeps the first of equals, so scan newest first to prefer the latest on a tie.
+    return max(reversed(usable), key=lambda e: len(_scores(e))) if usable else None
+
+
+def latest_evaluation(workspace: Workspace, model_id: str, *, needs: Iterable[str] = ()) -> dict | None:
+    """The evaluation every page quotes for a model: the latest covering the most precisions.
+
+    `needs` narrows it to evaluations that measured those precisions together (FP32 next to INT8
+    must come from one run on one data set).
+    """
+    return _primary(workspace.results("evaluation", model_id), needs)
+
+
 def _pick_evaluations(evaluations: Sequence[dict]) -> tuple[dict | None, dict[str, dict]]:
     """The primary evaluation (latest covering most precisions) and, per precision, the one to use."""
     usable = [e for e in evaluations if e.get("trained", True) is not False and _scores(e)]
-    if not usable:
+    primary = _primary(usable)
+    if primary is None:
         return None, {}
-    # max() keeps the first of equals, so scan newest first to prefer the latest on a tie.
-    primary = max(reversed(usable), key=lambda e: len(_scores(e)))
     by_precision = dict.fromkeys(_scores(primary), primary)
     for evaluation in reversed(usable):
         for precision in _scores(evaluation):

@@ -15,7 +15,7 @@ import streamlit as st
 from core.errors import CoreError
 from core.jobs import JobRecord, JobState
 from core.registry import model_title
-from core.tradeoffs import latest_runs, usable_run
+from core.tradeoffs import latest_evaluation, latest_runs, usable_run
 from core.workspace import write_json
 from ui.common import (
     PRECISION_LABELS,
@@ -305,14 +305,10 @@ def _demo_section() -> bool:
 
 def _latest_scores(model_id: str) -> tuple[dict, dict | None]:
     """Top-1 per precision from the newest evaluation covering the most precisions, and that evaluation."""
-    best, best_scores = None, {}
-    for evaluation in reversed(workspace().results("evaluation", model_id)):
-        if evaluation.get("trained") is False:
-            continue
-        scores = {r["precision"]: r for r in evaluation.get("results") or [] if r.get("top1") is not None}
-        if len(scores) > len(best_scores):
-            best, best_scores = evaluation, scores
-    return best_scores, best
+    best = latest_evaluation(workspace(), model_id)
+    if best is None:
+        return {}, None
+    return {r["precision"]: r for r in best.get("results") or [] if r.get("top1") is not None}, best
 
 
 def _model_card(model_id: str, runs: dict[str, dict]) -> None:

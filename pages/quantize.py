@@ -375,11 +375,14 @@ def accuracy_card(model_id: str, int8_manifest: dict) -> None:
 
 def _latest_evaluation(model_id: str) -> tuple[dict | None, dict]:
     """The newest evaluation with a top-1 for both FP32 and INT8."""
-    for evaluation in reversed(workspace().results("evaluation", model_id)):
-        rows = {r.get("precision"): r for r in evaluation.get("results") or [] if r.get("top1") is not None}
-        if "fp32" in rows and "int8" in rows:
-            return evaluation, rows
-    return None, {}
+    from core.tradeoffs import latest_evaluation
+
+    evaluation = latest_evaluation(workspace(), model_id, needs=("fp32", "int8"))
+    if evaluation is None:
+        return None, {}
+    return evaluation, {
+        r.get("precision"): r for r in evaluation.get("results") or [] if r.get("top1") is not None
+    }
 
 
 def submit_latency_benchmark(model_id: str, title: str) -> JobRecord:
