@@ -18,7 +18,7 @@ from ui.common import (
     format_duration,
     job_panel,
     latest_job,
-    model_picker,
+    pick_converted_model,
     precisions_present,
     require_router,
     runner,
@@ -566,20 +566,11 @@ def main() -> None:
         "How much accuracy does each precision keep, how sure can we be with this many images, "
         "and on which images do the precisions disagree?"
     )
-    from core.registry import class_names, get_model
-
     top = st.columns([2, 3])
-    with top[0]:
-        model_id = model_picker(only_converted=True)
-    if model_id is None:
-        st.page_link("pages/models.py", label="Open Models to convert one", icon=":material/deployed_code:")
+    picked = pick_converted_model(top[0])
+    if picked is None:
         return
-    try:
-        spec = get_model(model_id, workspace())
-        names = class_names(spec)
-    except Exception as exc:
-        show_error(exc)
-        return
+    model_id, spec, names = picked
     if not spec.trained:
         st.error(
             f"**{spec.title} is untrained** (random weights): its accuracy means nothing, so none is measured. "

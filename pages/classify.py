@@ -15,7 +15,7 @@ from PIL import Image, ImageOps
 
 from ui.common import (
     PRECISION_LABELS,
-    model_picker,
+    pick_converted_model,
     precisions_present,
     require_router,
     show_error,
@@ -419,20 +419,11 @@ def main() -> None:
         "What does each precision predict for your images, how fast is one inference, "
         "and where do the precisions disagree?"
     )
-    from core.registry import class_names, get_model
-
     top = st.columns([2, 3], vertical_alignment="bottom")
-    with top[0]:
-        model_id = model_picker(only_converted=True)
-    if model_id is None:
-        st.page_link("pages/models.py", label="Open Models to convert one", icon=":material/deployed_code:")
+    picked = pick_converted_model(top[0])
+    if picked is None:
         return
-    try:
-        spec = get_model(model_id, workspace())
-        names = class_names(spec)
-    except Exception as exc:
-        show_error(exc)
-        return
+    model_id, spec, names = picked
     present = precisions_present(model_id)
     options = (["torch"] if spec.has_torch else []) + present
     with top[1]:

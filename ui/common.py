@@ -27,6 +27,7 @@ __all__ = [
     "latest_job",
     "md_escape",
     "model_picker",
+    "pick_converted_model",
     "precisions_present",
     "require_router",
     "run_safely",
@@ -118,6 +119,26 @@ def model_picker(*, label: str = "Model", only_converted: bool = False, key: str
     )
     st.session_state[MODEL_KEY] = choice
     return choice
+
+
+def pick_converted_model(column) -> tuple | None:
+    """The model picker (converted models only) in `column`, with the model's spec and class names.
+
+    None when there is nothing to pick or the model cannot be read; the page has then said why.
+    """
+    from core.registry import class_names, get_model
+
+    with column:
+        model_id = model_picker(only_converted=True)
+    if model_id is None:
+        st.page_link("pages/models.py", label="Open Models to convert one", icon=":material/deployed_code:")
+        return None
+    try:
+        spec = get_model(model_id, workspace())
+        return model_id, spec, class_names(spec)
+    except Exception as exc:
+        show_error(exc)
+        return None
 
 
 def show_error(exc: BaseException) -> None:
