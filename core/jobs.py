@@ -124,6 +124,7 @@ class JobRecord:
     result: dict | None
     pid: int | None
     phase_started: float | None = None
+    after: str | None = None  # id of the job this one waits for; it is skipped unless that one succeeds
 
     @property
     def fraction(self) -> float | None:
@@ -158,6 +159,7 @@ class JobRecord:
         return data
 
 
+_LOOKAHEAD = 50  # queued jobs looked at past the free slots, so one waiting job never blocks the rest
 _UPDATABLE = frozenset(f.name for f in dataclass_fields(JobRecord)) - {"id"}
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -176,7 +178,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     error TEXT,
     result TEXT,
     pid INTEGER,
-    phase_started REAL
+    phase_started REAL,
+    after TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, created);
 """
@@ -207,6 +210,9 @@ class JobStore:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
+            columns = {row["name"] for row in db.execute("PRAGMA table_info(jobs)")}
+            if "after" not in columns:  # a workspace made before jobs could wait for each other
+                db.execute("ALTER TABLE jobs ADD COLUMN after TEXT")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -218,13 +224,20 @@ class JobStore:
     def log_path(self, job_id: str) -> Path:
         return self.db_path.parent / "jobs" / job_id / "log.txt"
 
-    def create(self, kind: str, config: dict, *, title: str) -> JobRecord:
+    def create(self, kind: str, config: dict, *, title: str, after: str | None = None) -> JobRecord:
         job_id = uuid.uuid4().hex[:12]
         with self._connect() as db:
             db.execute(
-                "INSERT INTO jobs (id, kind, title, state, config, created, message) "
-                "VALUES (:id, :kind, :title, 'queued', :config, :created, 'waiting in the queue')",
-                dict(id=job_id, kind=kind, title=title, config=json.dumps(config), created=time.time()),
+                "INSERT INTO jobs (id, kind, title, state, config, created, message, after) "
+                "VALUES (:id, :kind, :title, 'queued', :config, :created, 'waiting in the queue', :after)",
+                dict(
+                    id=job_id,
+                    kind=kind,
+                    title=title,
+                    config=json.dumps(config),
+                    created=time.time(),
+                    after=after,
+                ),
             )
         return self.get(job_id)
 
@@ -551,15 +564,18 @@ class JobRunner:
         self._thread.start()
         atexit.register(self.shutdown)
 
-    def submit(self, kind: str, config: dict, *, title: str) -> JobRecord:
+    def submit(self, kind: str, config: dict, *, title: str, after: str | None = None) -> JobRecord:
+        """Queue a job; with `after`, it runs only once that job succeeded and is skipped otherwise."""
         _target_of(kind)
+        if after is not None:
+            self.store.get(after)  # the clear "no such job" error
         if not isinstance(config, dict):
             raise InputError(f"a job config must be a dict, not {type(config).__name__}")
         try:
             json.dumps(config)
         except (TypeError, ValueError) as exc:
             raise InputError(f"the settings of this job cannot be saved ({exc}); pass plain values") from exc
-        record = self.store.create(kind, config, title=title)
+        record = self.store.create(kind, config, title=title, after=after)
         self._wake.set()
         return record
 
@@ -641,8 +657,29 @@ class JobRunner:
             free = self.max_parallel - len(self._procs)
             if free <= 0:
                 return
-            for record in self.store._queued(free):
-                self._launch(record)
+            for record in self.store._queued(free + _LOOKAHEAD):
+                if free <= 0:
+                    break
+                if self._ready(record):
+                    self._launch(record)
+                    free -= 1
+
+    def _ready(self, record: JobRecord) -> bool:
+        """True when nothing holds the job back; a job whose predecessor did not succeed is skipped."""
+        if record.after is None:
+            return True
+        try:
+            before = self.store.get(record.after)
+        except InputError:
+            return True  # removed from the list, which only finished jobs can be
+        if before.state.active:
+            return False
+        if before.state == JobState.SUCCEEDED:
+            return True
+        message = f"skipped: it follows “{before.title}”, which ended {before.state.value}"
+        if self.store._finish(record.id, JobState.CANCELLED, message=message):
+            self.store.append_log(record.id, message)
+        return False
 
     def _launch(self, record: JobRecord) -> None:
         try:

@@ -98,32 +98,18 @@ def _start_demo() -> bool:
         current = _load_demo()
         if current is not None and _running(_records(current)):
             return False
-        steps = []
+        steps, previous = [], None
         for number, (kind, title, config) in enumerate(DEMO_STEPS, start=1):
-            record = runner().submit(kind, config, title=f"Demo {number}/{len(DEMO_STEPS)} · {title}")
+            # each step waits for the one before and is skipped if that one did not succeed
+            record = runner().submit(
+                kind, config, title=f"Demo {number}/{len(DEMO_STEPS)} · {title}", after=previous
+            )
+            previous = record.id
             steps.append({"kind": kind, "title": title, "job_id": record.id})
         write_json(
             workspace().root / DEMO_FILE, {"model_id": DEMO_MODEL, "started": time.time(), "steps": steps}
         )
         return True
-
-
-def _stop_after_failure(records: list[JobRecord | None]) -> None:
-    """Once a step failed, the later ones cannot succeed: cancel them instead of letting them fail."""
-    broken = False
-    for record in records:
-        if broken and record is not None and record.state.active:
-            runner().cancel(record.id)
-        broken = (
-            broken
-            or record is None
-            or record.state
-            in (
-                JobState.FAILED,
-                JobState.CANCELLED,
-                JobState.INTERRUPTED,
-            )
-        )
 
 
 # formatting ----------------------------------------------------------------------------------
@@ -246,9 +232,6 @@ def _demo_section() -> bool:
         st.subheader(":material/play_circle: Guided demo", anchor=False)
         demo = _load_demo()
         records = _records(demo) if demo else []
-        if records:
-            _stop_after_failure(records)
-            records = _records(demo)
         running = _running(records)
         done = bool(records) and all(r is not None and r.state == JobState.SUCCEEDED for r in records)
 

@@ -279,3 +279,21 @@ def test_run_job_here_runs_in_process_and_reports_progress(workspace):
         run_job_here("test-fail", {}, workspace)
     with pytest.raises(InputError, match="unknown job kind"):
         run_job_here("nope", {}, workspace)
+
+
+def test_a_chain_runs_in_order_and_skips_what_follows_a_failure(runner):
+    """Steps submitted with `after` wait for their predecessor and are skipped when it did not succeed."""
+    first = runner.submit("test-count", {"steps": 3}, title="first")
+    second = runner.submit("test-fail", {}, title="second", after=first.id)
+    third = runner.submit("test-count", {"steps": 2}, title="third", after=second.id)
+    fourth = runner.submit("test-count", {"steps": 2}, title="fourth", after=third.id)
+    free = runner.submit("test-count", {"steps": 2}, title="independent")
+    assert runner.wait(first.id).state == JobState.SUCCEEDED
+    assert runner.wait(second.id).state == JobState.FAILED
+    skipped = runner.wait(third.id)
+    assert skipped.state == JobState.CANCELLED and skipped.started is None  # never ran
+    assert "follows “second”, which ended failed" in skipped.message
+    assert runner.wait(fourth.id).state == JobState.CANCELLED  # the skip cascades
+    assert runner.wait(free.id).state == JobState.SUCCEEDED  # jobs outside the chain still run
+    with pytest.raises(InputError, match="no job"):
+        runner.submit("test-count", {}, title="orphan", after="nonexistent")
