@@ -41,6 +41,12 @@ def _label(record: JobRecord) -> str:
     return " · ".join(parts)
 
 
+@st.cache_data(max_entries=500, show_spinner=False)
+def _finished_log(job_id: str, finished: float | None) -> str:
+    """A finished job's log no longer changes: read it once, not on every 2 s refresh of the list."""
+    return runner().store.log_tail(job_id, lines=60)
+
+
 def _act(action, job_id: str) -> None:
     """Button callback: runs before the rerun, so the list below already shows the change."""
     try:
@@ -90,7 +96,11 @@ def _job_row(record: JobRecord) -> None:
         with tabs[0]:
             st.json(record.config, expanded=2)
         with tabs[1]:
-            log = runner().store.log_tail(record.id, lines=60)
+            log = (
+                runner().store.log_tail(record.id, lines=60)
+                if record.state.active
+                else _finished_log(record.id, record.finished)
+            )
             if log:
                 st.code(log, language=None)
             else:

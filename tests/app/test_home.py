@@ -59,6 +59,7 @@ def test_demo_button_queues_four_jobs_in_order_and_survives_a_reload(empty_ws, s
 
     records = list(reversed(JobStore(empty_ws.jobs_db).list()))
     assert [r.kind for r in records] == DEMO_KINDS
+    assert [r.after for r in records] == [None, records[0].id, records[1].id, records[2].id]  # a chain
     assert records[0].config == {
         "model_id": "efficientnet-lite0",
         "precisions": ["fp32", "fp16"],
