@@ -15,6 +15,7 @@ import streamlit as st
 
 from ui.common import (
     PRECISION_LABELS,
+    fmt_time,
     format_duration,
     job_panel,
     latest_job,
@@ -268,7 +269,9 @@ def pick_evaluation(model_id: str, record) -> dict | None:
         e = by_path[path]
         precs = ", ".join(label(r["precision"]) for r in e.get("results", []))
         ds = e.get("dataset", {})
-        return f"{_when(e)} · {ds.get('name', '?')} · {ds.get('size', '?')} images · {precs}"
+        return (
+            f"{fmt_time(e.get('created'))} · {ds.get('name', '?')} · {ds.get('size', '?')} images · {precs}"
+        )
 
     path = st.selectbox(
         "Evaluation",
@@ -278,12 +281,6 @@ def pick_evaluation(model_id: str, record) -> dict | None:
         help="Every finished evaluation of this model is kept in the workspace.",
     )
     return by_path[path]
-
-
-def _when(ev: dict) -> str:
-    """'2026-11-23 11:41 UTC' from an ISO time stamp."""
-    created = str(ev.get("created") or "?")
-    return created[:16].replace("T", " ") + (" UTC" if created.endswith(("+00:00", "Z")) else "")
 
 
 def measured_caption(ev: dict, *, full: bool = True) -> str:
@@ -297,7 +294,7 @@ def measured_caption(ev: dict, *, full: bool = True) -> str:
         f"fingerprint `{str(ds.get('fingerprint', ''))[:12]}`",
         f"{ev.get('device_name') or ev.get('device', 'CPU')}",
         f"OpenVINO batch 1, LATENCY hint{torch_note}",
-        f"evaluated {_when(ev)}",
+        f"evaluated {fmt_time(ev.get('created'))}",
     ]
     text = " · ".join(parts)
     description = str(ds.get("description") or "").strip()

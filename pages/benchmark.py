@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 import streamlit as st
@@ -13,8 +12,10 @@ from ui.common import (
     MODEL_KEY,
     PRECISION_LABELS,
     device_info,
+    fmt_time,
     format_duration,
     job_panel,
+    joined,
     latest_job,
     model_specs,
     precisions_present,
@@ -43,17 +44,6 @@ METHOD = (
 
 def _short(title: str) -> str:
     return title.split(" (", 1)[0]
-
-
-def _when(value) -> str:
-    try:
-        return datetime.fromisoformat(str(value)).strftime("%Y-%m-%d %H:%M:%S")
-    except (TypeError, ValueError):
-        return str(value or "")
-
-
-def _joined(values) -> str:
-    return " / ".join(dict.fromkeys(str(v) for v in values if v not in (None, ""))) or "—"
 
 
 # inputs -------------------------------------------------------------------------------------------
@@ -235,7 +225,7 @@ def history_rows(results: list[dict], titles: dict) -> list[dict]:
         first = (runs[0].get("settings") or {}) if runs else {}
         rows.append(
             {
-                "when (UTC)": _when(result.get("created")),
+                "when (UTC)": fmt_time(result.get("created")),
                 "model": _short(titles.get(result.get("model_id"), result.get("model_id") or "?")),
                 "precisions": ", ".join(
                     dict.fromkeys(PRECISION_LABELS.get(r.get("precision"), r.get("precision")) for r in runs)
@@ -288,12 +278,12 @@ def run_rows(runs: list[dict], titles: dict) -> list[dict]:
 def conditions(results: list[dict], runs: list[dict]) -> str:
     settings = [r.get("settings") or {} for r in runs]
     ov = [s for s in settings if s.get("precision") != "torch"] or settings
-    versions = _joined((r.get("versions") or {}).get("openvino") for r in runs)
-    seconds = _joined((res.get("config") or {}).get("seconds") for res in results)
+    versions = joined((r.get("versions") or {}).get("openvino") for r in runs)
+    seconds = joined((res.get("config") or {}).get("seconds") for res in results)
     return (
-        f"{_joined(r.get('device_name') for r in runs)} · hint {_joined(s.get('hint') for s in ov)} · batch "
-        f"{_joined(s.get('batch') for s in settings)} · streams {_joined(s.get('streams') for s in ov)} · threads "
-        f"{_joined(s.get('threads') for s in settings)} · nireq {_joined(s.get('nireq') for s in ov)} · "
+        f"{joined(r.get('device_name') for r in runs)} · hint {joined(s.get('hint') for s in ov)} · batch "
+        f"{joined(s.get('batch') for s in settings)} · streams {joined(s.get('streams') for s in ov)} · threads "
+        f"{joined(s.get('threads') for s in settings)} · nireq {joined(s.get('nireq') for s in ov)} · "
         f"{seconds} s per precision (half latency, half throughput) · OpenVINO {versions}. {METHOD}"
     )
 

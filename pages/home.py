@@ -19,6 +19,7 @@ from core.tradeoffs import latest_evaluation, latest_runs, usable_run
 from core.workspace import write_json
 from ui.common import (
     PRECISION_LABELS,
+    fmt_mib,
     format_duration,
     job_panel,
     require_router,
@@ -56,7 +57,6 @@ DEMO_STEPS = (
     ),
 )
 ORDER = ("torch", "fp32", "fp16", "int8")
-MIB = 2**20
 
 
 @st.cache_resource(show_spinner=False)
@@ -115,10 +115,6 @@ def _start_demo() -> bool:
 # formatting ----------------------------------------------------------------------------------
 
 
-def _mib(size_bytes: float) -> str:
-    return f"{size_bytes / MIB:.1f} MiB"
-
-
 def _ms(value: float) -> str:
     return f"{value:.2f} ms" if value < 1 else f"{value:.1f} ms" if value < 100 else f"{value:.0f} ms"
 
@@ -146,7 +142,7 @@ def _demo_summary(records: list[JobRecord]) -> list[str]:
         sizes["int8"] = quantize["size_bytes"]
     if sizes.get("fp32"):
         text = " → ".join(
-            f"{PRECISION_LABELS[p]} {_mib(sizes[p])}"
+            f"{PRECISION_LABELS[p]} {fmt_mib(sizes[p])}"
             + ("" if p == "fp32" else f" ({_pct(sizes[p] / sizes['fp32'])} of FP32)")
             for p in ORDER
             if p in sizes
@@ -316,7 +312,7 @@ def _model_card(model_id: str, runs: dict[str, dict]) -> None:
                 continue
             run, artifact = runs.get(precision), artifacts.get(precision)
             if artifact is not None:
-                size = _mib(artifact.size_bytes)
+                size = fmt_mib(artifact.size_bytes)
                 if fp32 is not None and precision != "fp32":
                     size += f" · {_pct(artifact.size_bytes / fp32.size_bytes)} of FP32"
             else:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import streamlit as st
 
 from core.errors import CoreError
 from core.jobs import JobRecord, JobState
-from ui.common import format_duration, md_escape, require_router, runner, state_icon
+from ui.common import fmt_time, format_duration, md_escape, require_router, runner, state_icon
 
 require_router()
 
@@ -16,13 +14,6 @@ LIMIT = 200
 POLL_SECONDS = 2.0
 ERROR_KEY = "jobs-error"
 KINDS = {"convert": "Convert", "quantize": "Quantize", "benchmark": "Benchmark", "evaluate": "Evaluate"}
-
-
-def _when(stamp: float | None) -> str:
-    if stamp is None:
-        return "—"
-    today = time.strftime("%Y-%m-%d") == time.strftime("%Y-%m-%d", time.localtime(stamp))
-    return time.strftime("%H:%M:%S" if today else "%Y-%m-%d %H:%M", time.localtime(stamp))
 
 
 def _progress_text(record: JobRecord) -> str:
@@ -37,7 +28,7 @@ def _label(record: JobRecord) -> str:
     parts = [f"**{md_escape(record.title)}**", KINDS.get(record.kind, record.kind), _progress_text(record)]
     if record.duration is not None:
         parts.append(format_duration(record.duration))
-    parts.append(_when(record.created))
+    parts.append(fmt_time(record.created))
     return " · ".join(parts)
 
 
@@ -68,11 +59,11 @@ def _job_row(record: JobRecord) -> None:
             st.error(record.error or "the job failed; see its log", icon=":material/error:")
         elif record.state in (JobState.CANCELLED, JobState.INTERRUPTED):
             st.warning(record.message or record.state.value, icon=":material/warning:")
-        times = [f"created {_when(record.created)}"]
+        times = [f"created {fmt_time(record.created)}"]
         if record.started:
-            times.append(f"started {_when(record.started)}")
+            times.append(f"started {fmt_time(record.started)}")
         if record.finished:
-            times.append(f"finished {_when(record.finished)}")
+            times.append(f"finished {fmt_time(record.finished)}")
         cols = st.columns([4, 1], vertical_alignment="center")
         cols[0].caption(f"`{record.id}` · {record.kind} · {' · '.join(times)}")
         if record.state.active:

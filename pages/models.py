@@ -6,7 +6,6 @@ worker process, never in the web server.
 
 from __future__ import annotations
 
-from datetime import datetime
 from functools import partial
 
 import streamlit as st
@@ -18,8 +17,10 @@ from core.jobs import JobRecord, JobState
 from core.registry import TORCHVISION_ARCHITECTURES
 from core.workspace import Artifact, check_model_id
 from ui.common import (
+    MIB,
     MODEL_KEY,
     PRECISION_LABELS,
+    fmt_time,
     job_panel,
     job_status_line,
     latest_job,
@@ -54,7 +55,6 @@ PRESET_HELP = {
 }
 ROUTES = {"direct": "Direct: PyTorch → OpenVINO", "onnx": "Via ONNX: PyTorch → ONNX → OpenVINO"}
 IR_ORDER = ("fp32", "fp16", "int8")
-MIB = 2**20
 
 
 # small helpers -------------------------------------------------------------------------------
@@ -73,13 +73,6 @@ def _params_text(count: int | None) -> str:
 
 def _shape_text(shape) -> str:
     return " × ".join(str(d) for d in shape) if shape else "—"
-
-
-def _when(iso: str | None) -> str:
-    try:
-        return datetime.fromisoformat(str(iso)).strftime("%Y-%m-%d %H:%M UTC")
-    except (TypeError, ValueError):
-        return "unknown time"
 
 
 def _active_import_names() -> set[str]:
@@ -444,7 +437,7 @@ def _artifact_row(artifact: Artifact, fp32: Artifact | None) -> None:
             made += f" · calibrated on {calibration['size']} images"
     elif manifest.get("route"):
         made += f" · route {manifest['route']}"
-    cols[1].caption(f"created {_when(manifest.get('created'))}  \n{made}")
+    cols[1].caption(f"created {fmt_time(manifest.get('created'))}  \n{made}")
     cols[2].download_button(
         "Download",
         data=partial(artifact_zip, artifact),

@@ -9,6 +9,8 @@ import streamlit as st
 from core.errors import InputError
 from core.jobs import JobRecord, JobState
 from ui.common import (
+    MIB,
+    fmt_time,
     format_duration,
     job_panel,
     latest_job,
@@ -24,7 +26,6 @@ from ui.common import (
 
 require_router()
 
-MIB = 2**20
 LAYERS_KEY = "quantize-layers"  # {(model_id, fp32 fingerprint): [layer names]}: read once per session
 UPLOAD = "upload"
 SOURCES = {
@@ -71,12 +72,6 @@ def _parse_time(value) -> datetime | None:
         return datetime.fromisoformat(str(value))
     except (TypeError, ValueError):
         return None
-
-
-def _when(value) -> str:
-    """ISO time as '2026-11-23 11:46 UTC' (UTC, as the results store it)."""
-    stamp = _parse_time(value)
-    return stamp.strftime("%Y-%m-%d %H:%M UTC") if stamp else str(value or "an unknown time")
 
 
 def _older(a, b) -> bool:
@@ -363,7 +358,7 @@ def accuracy_card(model_id: str, int8_manifest: dict) -> None:
         ci = int8.get("top1_ci95")
         extra = f" INT8 95 % interval {_pct(ci[0])}–{_pct(ci[1])}." if ci else ""
         st.caption(
-            f"From the evaluation of {_when(evaluation.get('created'))} on {dataset.get('name')} "
+            f"From the evaluation of {fmt_time(evaluation.get('created'))} on {dataset.get('name')} "
             f"({dataset.get('size')} images), {evaluation.get('device_name') or ''}.{extra}"
         )
         if _older(evaluation.get("created"), int8_manifest.get("created")):
@@ -416,7 +411,7 @@ def latency_card(model_id: str, title: str, int8_manifest: dict) -> None:
                 f"{settings.get('hint')} · batch {settings.get('batch')} · {settings.get('threads')} threads · "
                 f"{settings.get('streams')} stream{'' if settings.get('streams') == 1 else 's'}"
                 + (f" · {duration:.1f} s latency phase" if duration else "")
-                + f" · measured {_when(int8.get('created'))}"
+                + f" · measured {fmt_time(int8.get('created'))}"
             )
             if _older(int8.get("created"), int8_manifest.get("created")):
                 st.warning(
@@ -455,7 +450,7 @@ def comparison(model_id: str, title: str, job: JobRecord | None) -> None:
 
     st.subheader("INT8 next to FP32", anchor=False, divider="gray")
     st.caption(
-        f"The INT8 model made {_when(manifest.get('created'))} with NNCF {manifest.get('versions', {}).get('nncf', '?')}"
+        f"The INT8 model made {fmt_time(manifest.get('created'))} with NNCF {manifest.get('versions', {}).get('nncf', '?')}"
         f" · preset {settings.get('preset')} · calibrated on {calibration.get('name')}"
         + ("" if result else " · replaced models are kept under .history in the workspace")
     )

@@ -6,16 +6,12 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from ui.common import require_router, run_safely, workspace
+from ui.common import joined, require_router, run_safely, workspace
 
 require_router()
 
 ANY_HINT = "any"
 HINTS = (ANY_HINT, "latency", "throughput")
-
-
-def _joined(values) -> str:
-    return " / ".join(dict.fromkeys(str(v) for v in values if v not in (None, ""))) or "—"
 
 
 def _seconds_range(values: list[float]) -> str:
@@ -114,13 +110,13 @@ def recommendation(rec) -> None:
 def figure_caption(points, runs: list[dict]) -> str:
     complete = [p for p in points if p.complete]
     bench = [p.benchmark for p in complete]
-    sets = _joined(f"{p.dataset['name']} ({p.dataset['size']} images)" for p in complete if p.dataset)
+    sets = joined(f"{p.dataset['name']} ({p.dataset['size']} images)" for p in complete if p.dataset)
     durations = _seconds_range([(r.get("duration_s") or {}).get("latency") for r in runs])
     return (
         f"Latency: median of synchronous requests from the latest matching benchmark · "
-        f"{_joined(b.get('device_name') for b in bench)} · hint {_joined(b.get('hint') for b in bench)} · "
-        f"batch {_joined(b.get('batch') for b in bench)} · threads {_joined(b.get('threads') for b in bench)} · "
-        f"streams {_joined(b.get('streams') for b in bench)} · latency phase {durations}. "
+        f"{joined(b.get('device_name') for b in bench)} · hint {joined(b.get('hint') for b in bench)} · "
+        f"batch {joined(b.get('batch') for b in bench)} · threads {joined(b.get('threads') for b in bench)} · "
+        f"streams {joined(b.get('streams') for b in bench)} · latency phase {durations}. "
         f"Top-1 from the latest evaluation of each model on {sets}; bars are Wilson 95 % intervals. "
         "The dashed line is the Pareto front: no other point is both faster and more accurate."
     )

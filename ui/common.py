@@ -22,7 +22,11 @@ __all__ = [
     "MODEL_KEY",
     "PRECISION_LABELS",
     "device_info",
+    "MIB",
+    "fmt_mib",
+    "fmt_time",
     "format_duration",
+    "joined",
     "job_panel",
     "latest_job",
     "md_escape",
@@ -175,6 +179,33 @@ def save_upload(uploaded, *, suffixes: tuple[str, ...]) -> Path:
     path = folder / f"{uuid.uuid4().hex}{suffix}"
     path.write_bytes(uploaded.getvalue())
     return path
+
+
+MIB = 2**20
+
+
+def fmt_mib(size_bytes: float) -> str:
+    return f"{size_bytes / MIB:.1f} MiB"
+
+
+def fmt_time(value) -> str:
+    """One way to show a time on every page: 'YYYY-MM-DD HH:MM UTC', from an ISO string or epoch seconds."""
+    from datetime import UTC, datetime
+
+    try:
+        if isinstance(value, int | float):
+            stamp = datetime.fromtimestamp(value, UTC)
+        else:
+            stamp = datetime.fromisoformat(str(value))
+            stamp = stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return "an unknown time"
+    return stamp.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def joined(values) -> str:
+    """Distinct values of a measurement condition across runs, e.g. 'latency / throughput'."""
+    return " / ".join(dict.fromkeys(str(v) for v in values if v not in (None, ""))) or "—"
 
 
 def format_duration(seconds: float | None) -> str:
