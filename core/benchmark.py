@@ -28,7 +28,6 @@ __all__ = [
     "BenchmarkResult",
     "PrecisionRun",
     "benchmark_job",
-    "pytorch_threads",
     "run_benchmark",
     "run_grid",
     "sample_input",
@@ -152,13 +151,6 @@ def format_runs(runs: list[dict], skipped: list[dict] | None = None) -> str:
     for skip in skipped or []:
         lines.append(f"skipped {skip['precision']}: {skip['reason']}")
     return "\n".join(lines)
-
-
-def pytorch_threads() -> int:
-    """Threads PyTorch uses for intra-op parallelism in this process."""
-    import torch
-
-    return torch.get_num_threads()
 
 
 @contextmanager

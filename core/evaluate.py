@@ -16,10 +16,10 @@ from itertools import combinations
 import numpy as np
 
 from core.errors import DatasetError, InputError, ModelFileError, UntrainedModelError
-from core.inference import softmax
+from core.inference import prepare_runner, softmax
 from core.progress import ProgressCallback, report
 from core.registry import ModelSpec, class_names, get_model
-from core.runtime import compile_artifact, device_name, get_torch_model, infer
+from core.runtime import device_name
 from core.workspace import Precision, Workspace, library_versions
 
 __all__ = [
@@ -168,36 +168,20 @@ class _Runner:
         self.logits: list[np.ndarray] = []
         self._pending: list[np.ndarray] = []
         self._warm = False
-        if precision == Precision.TORCH:
-            self._module = get_torch_model(spec, workspace)
-            self._entry = None
-        else:
-            artifact = workspace.require_artifact(spec.id, precision)
-            self._entry = compile_artifact(
-                artifact, workspace=workspace, device=device, hint="latency", batch=1
-            )
-
-    @property
-    def batch(self) -> int:
-        return TORCH_BATCH if self._entry is None else 1
+        self.batch = TORCH_BATCH if precision == Precision.TORCH else 1  # OpenVINO compiled at batch 1
+        self._run = prepare_runner(spec, precision, workspace=workspace, device=device, batch=1)
 
     def add(self, array: np.ndarray) -> None:
-        if self._entry is not None:
-            self.logits.append(self._timed(lambda: infer(self._entry, array[None]))[0])
-            return
         self._pending.append(array)
-        if len(self._pending) >= TORCH_BATCH:
+        if len(self._pending) >= self.batch:
             self.flush()
 
     def flush(self) -> None:
         if not self._pending:
             return
-        import torch
-
-        batch = torch.from_numpy(np.stack(self._pending))
+        batch = np.stack(self._pending)
         self._pending = []
-        with torch.inference_mode():
-            self.logits.extend(self._timed(lambda: self._module(batch).numpy()))
+        self.logits.extend(self._timed(lambda: self._run(batch)))
 
     def _timed(self, call):
         if not self._warm:

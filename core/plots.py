@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.tradeoffs import PRECISION_ORDER, TradeoffPoint, precision_name, short_title
+from core.tradeoffs import PRECISION_ORDER, TradeoffPoint, distinct_values, precision_name, short_title
 
 __all__ = [
     "PRECISION_COLORS",
@@ -85,9 +85,7 @@ def _empty(title: str, message: str, *, height: int = 360) -> go.Figure:
 
 
 def _joined(values: Iterable) -> str:
-    """Distinct values in first-seen order, so a mixed set of conditions is shown, never hidden."""
-    seen = list(dict.fromkeys(str(v) for v in values if v not in (None, "")))
-    return " / ".join(seen)
+    return " / ".join(distinct_values(values))
 
 
 def _conditions(benchmarks: Sequence[Mapping], *, datasets: Sequence[Mapping] = ()) -> str:

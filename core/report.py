@@ -24,6 +24,7 @@ from core.tradeoffs import (
     Recommendation,
     TradeoffPoint,
     collect_points,
+    distinct_values,
     evaluations_used,
     latest_runs,
     pareto_front,
@@ -130,10 +131,6 @@ class _Charts:
         return f'<div class="chart">{div}</div>'
 
 
-def _distinct(values: Iterable) -> list[str]:
-    return list(dict.fromkeys(str(v) for v in values if v not in (None, "")))
-
-
 def _versions(sources: Iterable[Mapping]) -> list[tuple[str, str]]:
     seen: dict[str, list[str]] = {}
     for source in sources:
@@ -165,7 +162,7 @@ def _recommendation_html(rec: Recommendation, *, min_top1: float | None, max_lat
 def _points_html(points: Sequence[TradeoffPoint], front: Sequence[TradeoffPoint], rec: Recommendation) -> str:
     """The points with their conditions; a device shared by every row is named once above the table."""
     table = points_table(points)
-    devices = _distinct(row["device_name"] or row["device"] for row in table)
+    devices = distinct_values(row["device_name"] or row["device"] for row in table)
     per_row_device = len(devices) > 1
     headers = [
         "Model", "Precision", "Median latency (ms)", "Throughput (img/s)", "Top-1", "95 % CI", "Size (MB)",
@@ -322,7 +319,7 @@ def build_report(
     chart = _Charts()
 
     all_evaluations = [e for used in evaluations.values() for e in used]
-    devices = _distinct(
+    devices = distinct_values(
         [r.get("device_name") for r in runs] + [e.get("device_name") for e in all_evaluations]
     )
     versions = _versions([*runs, *all_evaluations])

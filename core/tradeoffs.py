@@ -16,6 +16,7 @@ from core.errors import CoreError
 from core.workspace import Workspace
 
 __all__ = [
+    "distinct_values",
     "latest_evaluation",
     "usable_run",
     "PRECISION_NAMES",
@@ -407,6 +408,11 @@ def pareto_front(points: Iterable[TradeoffPoint]) -> list[TradeoffPoint]:
         )
 
     return sorted((p for p in complete if not dominated(p)), key=lambda p: (p.latency_ms, -p.top1))
+
+
+def distinct_values(values: Iterable) -> list[str]:
+    """Distinct values in first-seen order, so a mixed set of measurement conditions is shown, never hidden."""
+    return list(dict.fromkeys(str(v) for v in values if v not in (None, "")))
 
 
 def _pct(value: float) -> str:

@@ -205,7 +205,9 @@ def fmt_time(value) -> str:
 
 def joined(values) -> str:
     """Distinct values of a measurement condition across runs, e.g. 'latency / throughput'."""
-    return " / ".join(dict.fromkeys(str(v) for v in values if v not in (None, ""))) or "—"
+    from core.tradeoffs import distinct_values
+
+    return " / ".join(distinct_values(values)) or "—"
 
 
 def format_duration(seconds: float | None) -> str:
