@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui.common import MODEL_KEY, ROUTER_KEY, model_specs, sidebar
+from ui.common import MODEL_KEY, model_specs, sidebar
 
 st.set_page_config(
     page_title="OpenVINO Optimizer",
@@ -16,23 +16,22 @@ st.logo("assets/logo.svg", size="large")
 
 PAGES = {
     "Start": [
-        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-        st.Page("pages/models.py", title="Models", icon=":material/deployed_code:"),
+        st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("app_pages/models.py", title="Models", icon=":material/deployed_code:"),
     ],
     "Optimize and measure": [
-        st.Page("pages/classify.py", title="Classify", icon=":material/image_search:"),
-        st.Page("pages/quantize.py", title="Quantize", icon=":material/compress:"),
-        st.Page("pages/benchmark.py", title="Benchmark", icon=":material/speed:"),
-        st.Page("pages/accuracy.py", title="Accuracy", icon=":material/target:"),
-        st.Page("pages/tradeoffs.py", title="Trade-offs", icon=":material/scatter_plot:"),
+        st.Page("app_pages/classify.py", title="Classify", icon=":material/image_search:"),
+        st.Page("app_pages/quantize.py", title="Quantize", icon=":material/compress:"),
+        st.Page("app_pages/benchmark.py", title="Benchmark", icon=":material/speed:"),
+        st.Page("app_pages/accuracy.py", title="Accuracy", icon=":material/target:"),
+        st.Page("app_pages/tradeoffs.py", title="Trade-offs", icon=":material/scatter_plot:"),
     ],
     "Work": [
-        st.Page("pages/jobs.py", title="Jobs", icon=":material/work_history:"),
+        st.Page("app_pages/jobs.py", title="Jobs", icon=":material/work_history:"),
     ],
 }
 
 page = st.navigation(PAGES)
-st.session_state[ROUTER_KEY] = True
 requested = st.query_params.get("model")  # ?model=lenet5-mnist: a link that opens a page on a model
 if requested and st.session_state.get("_model_from_url") != requested:
     st.session_state["_model_from_url"] = requested

@@ -1,6 +1,6 @@
 """Streamlit helpers shared by every page: workspace, job runner, model picker, job panel, errors.
 
-With `app.py` and `pages/`, this is the only code that imports streamlit. Heavy shared objects live
+With `app.py` and `app_pages/`, this is the only code that imports streamlit. Heavy shared objects live
 behind `st.cache_resource` (one per server); per-user choices live in `st.session_state` under the
 names below.
 """
@@ -33,7 +33,6 @@ __all__ = [
     "model_picker",
     "pick_converted_model",
     "precisions_present",
-    "require_router",
     "run_safely",
     "runner",
     "save_upload",
@@ -46,7 +45,6 @@ __all__ = [
 log = logging.getLogger("ovdash")
 
 MODEL_KEY = "model_id"  # the model chosen on any page, shared by all pages of a session
-ROUTER_KEY = "_routed_by_app"  # set by app.py before it runs a page
 PRECISION_LABELS = {"torch": "PyTorch", "fp32": "FP32", "fp16": "FP16", "int8": "INT8"}
 MAX_UPLOAD_MB = 200  # matches server.maxUploadSize in .streamlit/config.toml
 
@@ -68,21 +66,6 @@ def device_info() -> dict:
 
     devices = available_devices()
     return {"devices": devices, "names": {d: device_name(d) for d in devices}}
-
-
-def require_router() -> None:
-    """Make sure app.py (page config, sidebar, navigation) runs around this page.
-
-    Streamlit treats a `pages/` folder as a legacy multipage app until the first `st.navigation`
-    call, so the very first visit straight to `/quantize` on a fresh server runs the page alone.
-    Leave that mode and rerun: the rerun goes through app.py.
-    """
-    if st.session_state.get(ROUTER_KEY):
-        return
-    from streamlit.runtime.pages_manager import PagesManager
-
-    PagesManager.uses_pages_directory = False
-    st.rerun()
 
 
 def model_specs():
@@ -135,7 +118,9 @@ def pick_converted_model(column) -> tuple | None:
     with column:
         model_id = model_picker(only_converted=True)
     if model_id is None:
-        st.page_link("pages/models.py", label="Open Models to convert one", icon=":material/deployed_code:")
+        st.page_link(
+            "app_pages/models.py", label="Open Models to convert one", icon=":material/deployed_code:"
+        )
         return None
     try:
         spec = get_model(model_id, workspace())

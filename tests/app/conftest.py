@@ -65,7 +65,7 @@ def populated_ws(populated_root, monkeypatch) -> Workspace:
 
 
 def open_page(page: str, *, model_id: str | None = None) -> AppTest:
-    """Run the app, switch to a page (e.g. "pages/classify.py") and return the AppTest."""
+    """Run the app, switch to a page (e.g. "app_pages/classify.py") and return the AppTest."""
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     if model_id:
         at.session_state["model_id"] = model_id

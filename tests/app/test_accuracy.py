@@ -11,7 +11,7 @@ from PIL import Image
 from core.jobs import JobStore
 from tests.app.conftest import assert_clean, open_page
 
-PAGE = "pages/accuracy.py"
+PAGE = "app_pages/accuracy.py"
 
 
 @pytest.fixture

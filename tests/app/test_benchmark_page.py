@@ -9,7 +9,7 @@ import pytest
 from core.jobs import JobStore
 from tests.app.conftest import assert_clean, open_page
 
-PAGE = "pages/benchmark.py"
+PAGE = "app_pages/benchmark.py"
 MODEL = "lenet5-mnist"
 
 

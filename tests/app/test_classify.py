@@ -8,7 +8,7 @@ from PIL import Image
 
 from tests.app.conftest import assert_clean, open_page
 
-PAGE = "pages/classify.py"
+PAGE = "app_pages/classify.py"
 RESULTS = "classify-results"
 RUN = "cls-run"
 CHELSEA = "cls-gal-imagenet-chelsea (cat)"

@@ -7,7 +7,7 @@ import json
 from core.jobs import JobState, JobStore
 from tests.app.conftest import assert_clean, open_page
 
-PAGE = "pages/home.py"
+PAGE = "app_pages/home.py"
 DEMO_KINDS = ["convert", "quantize", "benchmark", "evaluate"]
 
 

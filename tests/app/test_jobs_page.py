@@ -8,7 +8,7 @@ from core.jobs import JobState, JobStore, register_job_kind
 from core.progress import Progress
 from tests.app.conftest import assert_clean, open_page
 
-PAGE = "pages/jobs.py"
+PAGE = "app_pages/jobs.py"
 
 
 def slow_job(config: dict, workspace, ctx) -> dict:

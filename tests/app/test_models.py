@@ -14,7 +14,7 @@ from core.jobs import JobState, JobStore
 from core.workspace import Workspace
 from tests.app.conftest import assert_clean, open_page
 
-PAGE = "pages/models.py"
+PAGE = "app_pages/models.py"
 
 
 def _texts(at) -> str:

@@ -9,7 +9,7 @@ import pytest
 from core.jobs import JobState, JobStore
 from tests.app.conftest import assert_clean, open_page
 
-PAGE = "pages/quantize.py"
+PAGE = "app_pages/quantize.py"
 MODEL = "lenet5-mnist"
 
 

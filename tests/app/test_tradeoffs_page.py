@@ -5,7 +5,7 @@ from __future__ import annotations
 from core.tradeoffs import collect_points
 from tests.app.conftest import assert_clean, open_page
 
-PAGE = "pages/tradeoffs.py"
+PAGE = "app_pages/tradeoffs.py"
 
 
 def test_empty_workspace_gets_guidance(empty_ws, stop_jobs):

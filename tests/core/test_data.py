@@ -484,7 +484,9 @@ def test_label_indices_lists_unknown_labels(imagenet_names: list[str]) -> None:
 
 
 def test_gallery_has_photos_imagenet_samples_and_digits() -> None:
-    samples = data.gallery()
+    from ui.gallery import gallery
+
+    samples = gallery()
     names = [s.name for s in samples]
     assert "chelsea (cat)" in names and "imagenet_00_243.jpg" in names
     assert sum(s.label is not None for s in samples) == 24

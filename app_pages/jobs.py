@@ -6,9 +6,7 @@ import streamlit as st
 
 from core.errors import CoreError
 from core.jobs import JobRecord, JobState
-from ui.common import fmt_time, format_duration, md_escape, require_router, runner, state_icon
-
-require_router()
+from ui.common import fmt_time, format_duration, md_escape, runner, state_icon
 
 LIMIT = 200
 POLL_SECONDS = 2.0
@@ -141,7 +139,7 @@ if not records:
         "demo on **Home** starts four of them in one click.",
         icon=":material/work_history:",
     )
-    st.page_link("pages/home.py", label="Open Home", icon=":material/home:")
+    st.page_link("app_pages/home.py", label="Open Home", icon=":material/home:")
     st.stop()
 
 filters = st.columns([3, 2])

@@ -17,12 +17,9 @@ from ui.common import (
     PRECISION_LABELS,
     pick_converted_model,
     precisions_present,
-    require_router,
     show_error,
     workspace,
 )
-
-require_router()
 
 RESULTS_KEY = "classify-results"  # the last classification of this session, with the inputs it answers
 DECODED_KEY = "classify-decoded"  # uploads decoded once: sha1 of the bytes -> image, or the error text
@@ -52,7 +49,7 @@ class UploadFailure:
 
 @st.cache_resource(show_spinner="Loading the sample photos (once per server)…")
 def _gallery() -> list:
-    from core.data import gallery
+    from ui.gallery import gallery
 
     return gallery()
 

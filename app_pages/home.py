@@ -22,14 +22,11 @@ from ui.common import (
     fmt_mib,
     format_duration,
     job_panel,
-    require_router,
     runner,
     show_error,
     state_icon,
     workspace,
 )
-
-require_router()
 
 DEMO_MODEL = "efficientnet-lite0"
 DEMO_FILE = "demo.json"
@@ -266,7 +263,7 @@ def _demo_section() -> bool:
             if done and st.button(
                 "See the trade-offs", type="primary", icon=":material/scatter_plot:", key="demo-tradeoffs"
             ):
-                st.switch_page("pages/tradeoffs.py")
+                st.switch_page("app_pages/tradeoffs.py")
             if not running and st.button(
                 "Run the guided demo" if not records else "Run the demo again",
                 type="secondary" if done else "primary",
@@ -380,7 +377,7 @@ def _workspace_section(demo_running: bool) -> None:
             "or open **Models** to convert one of your own.",
             icon=":material/waving_hand:",
         )
-        st.page_link("pages/models.py", label="Open Models", icon=":material/deployed_code:")
+        st.page_link("app_pages/models.py", label="Open Models", icon=":material/deployed_code:")
         return
     st.caption(f"{len(model_ids)} model(s) · sizes of the OpenVINO IR on disk (model.xml + model.bin)")
     for model_id in model_ids:

@@ -17,14 +17,11 @@ from ui.common import (
     model_picker,
     model_specs,
     precisions_present,
-    require_router,
     run_safely,
     runner,
     save_upload,
     workspace,
 )
-
-require_router()
 
 LAYERS_KEY = "quantize-layers"  # {(model_id, fp32 fingerprint): [layer names]}: read once per session
 UPLOAD = "upload"
@@ -342,7 +339,7 @@ def accuracy_card(model_id: str, int8_manifest: dict) -> None:
                 "Not measured yet. Turn on accuracy control with a labelled set, or evaluate FP32 and INT8 "
                 "on the Accuracy page."
             )
-            st.page_link("pages/accuracy.py", label="Open Accuracy", icon=":material/target:")
+            st.page_link("app_pages/accuracy.py", label="Open Accuracy", icon=":material/target:")
             return
         fp32, int8 = rows["fp32"], rows["int8"]
         change = (int8["top1"] - fp32["top1"]) * 100

@@ -21,14 +21,11 @@ from ui.common import (
     latest_job,
     pick_converted_model,
     precisions_present,
-    require_router,
     runner,
     save_upload,
     show_error,
     workspace,
 )
-
-require_router()
 
 UPLOAD = "upload"
 DATASETS = {
@@ -574,7 +571,7 @@ def main() -> None:
             "It is there for latency only; compare its speed on the Benchmark page.",
             icon=":material/block:",
         )
-        st.page_link("pages/benchmark.py", label="Open Benchmark", icon=":material/speed:")
+        st.page_link("app_pages/benchmark.py", label="Open Benchmark", icon=":material/speed:")
         return
     evaluation_form(spec, model_id, names)
     record = job_area(model_id)

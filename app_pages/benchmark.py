@@ -19,13 +19,10 @@ from ui.common import (
     latest_job,
     model_specs,
     precisions_present,
-    require_router,
     run_safely,
     runner,
     workspace,
 )
-
-require_router()
 
 PRECISIONS = ("torch", "fp32", "fp16", "int8")
 HINTS = {
@@ -57,7 +54,7 @@ def choose_models(specs: dict) -> list[str]:
             "or run the demo on **Home**.",
             icon=":material/info:",
         )
-        st.page_link("pages/models.py", label="Open Models", icon=":material/deployed_code:")
+        st.page_link("app_pages/models.py", label="Open Models", icon=":material/deployed_code:")
         return []
     current = st.session_state.get(MODEL_KEY)
     chosen = st.multiselect(

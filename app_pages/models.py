@@ -25,15 +25,12 @@ from ui.common import (
     job_status_line,
     latest_job,
     model_specs,
-    require_router,
     run_safely,
     runner,
     save_upload,
     show_error,
     workspace,
 )
-
-require_router()
 
 SOURCE_KEY = "models-source"
 SOURCES = {
@@ -521,7 +518,7 @@ def _model_card(model_id: str, spec) -> None:
                 _artifact_row(artifacts[precision], artifacts.get("fp32"))
         if artifacts and "int8" not in artifacts:
             st.page_link(
-                "pages/quantize.py", label="Make an INT8 model on Quantize", icon=":material/compress:"
+                "app_pages/quantize.py", label="Make an INT8 model on Quantize", icon=":material/compress:"
             )
 
 

@@ -6,9 +6,7 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from ui.common import joined, require_router, run_safely, workspace
-
-require_router()
+from ui.common import joined, run_safely, workspace
 
 ANY_HINT = "any"
 HINTS = (ANY_HINT, "latency", "throughput")
@@ -202,9 +200,9 @@ def guidance() -> None:
         icon=":material/info:",
     )
     with st.container(horizontal=True):
-        st.page_link("pages/home.py", label="Home demo", icon=":material/home:")
-        st.page_link("pages/benchmark.py", label="Benchmark", icon=":material/speed:")
-        st.page_link("pages/accuracy.py", label="Accuracy", icon=":material/target:")
+        st.page_link("app_pages/home.py", label="Home demo", icon=":material/home:")
+        st.page_link("app_pages/benchmark.py", label="Benchmark", icon=":material/speed:")
+        st.page_link("app_pages/accuracy.py", label="Accuracy", icon=":material/target:")
 
 
 def page() -> None:
