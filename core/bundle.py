@@ -1,4 +1,4 @@
-"""One saved model as a downloadable zip: the IR pair and the manifest that says how it was made."""
+"""One saved variant as a downloadable zip: its model files and the manifest that says how it was made."""
 
 from __future__ import annotations
 
@@ -6,28 +6,35 @@ import io
 import zipfile
 
 from core.errors import ModelNotFoundError
-from core.workspace import MANIFEST, Artifact
+from core.variants import Variant
+from core.workspace import MANIFEST
 
-__all__ = ["BUNDLE_FILES", "artifact_zip", "bundle_name"]
-
-BUNDLE_FILES = ("model.xml", "model.bin", MANIFEST)
-
-
-def bundle_name(artifact: Artifact) -> str:
-    return f"{artifact.model_id}-{artifact.precision.value}.zip"
+__all__ = ["bundle_files", "bundle_name", "variant_zip"]
 
 
-def artifact_zip(artifact: Artifact) -> bytes:
-    """model.xml, model.bin and manifest.json in a zip; weights are stored, not deflated (they barely shrink)."""
-    missing = [name for name in BUNDLE_FILES if not (artifact.folder / name).is_file()]
+def bundle_files(variant: Variant) -> list[str]:
+    """The model files (model.xml + model.bin, or model.onnx) and manifest.json."""
+    return [*variant.file_names, MANIFEST]
+
+
+def bundle_name(variant: Variant) -> str:
+    return f"{variant.model_id}-{variant.id}.zip"
+
+
+def variant_zip(variant: Variant) -> bytes:
+    """The variant's files in a zip; weights are stored, not deflated (they barely shrink)."""
+    if variant.folder is None:
+        raise ModelNotFoundError(f"{variant.model_id} {variant.id} is the PyTorch reference; there is no file to download")
+    names = bundle_files(variant)
+    missing = [name for name in names if not (variant.folder / name).is_file()]
     if missing:
         raise ModelNotFoundError(
-            f"{artifact.model_id} {artifact.precision.value.upper()} lacks {', '.join(missing)}; "
-            "it was removed or replaced meanwhile: reload the page"
+            f"{variant.model_id} {variant.id} lacks {', '.join(missing)}; it was removed or replaced meanwhile: "
+            "reload the page"
         )
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        for name in BUNDLE_FILES:
-            method = zipfile.ZIP_STORED if name.endswith(".bin") else zipfile.ZIP_DEFLATED
-            archive.write(artifact.folder / name, arcname=name, compress_type=method)
+        for name in names:
+            method = zipfile.ZIP_STORED if name.endswith((".bin", ".onnx")) else zipfile.ZIP_DEFLATED
+            archive.write(variant.folder / name, arcname=name, compress_type=method)
     return buffer.getvalue()

@@ -9,7 +9,9 @@ __all__ = [
     "ArchitectureMismatchError",
     "ArchiveError",
     "CoreError",
+    "DamagedFileError",
     "DatasetError",
+    "DiskFullError",
     "ImageError",
     "InputError",
     "JobCancelledError",
@@ -17,6 +19,7 @@ __all__ = [
     "ModelNotFoundError",
     "UntrainedModelError",
     "WeightsUnavailableError",
+    "WorkspaceBusyError",
 ]
 
 
@@ -62,3 +65,15 @@ class UntrainedModelError(CoreError):
 
 class JobCancelledError(CoreError):
     """The user cancelled a running job."""
+
+
+class DiskFullError(CoreError):
+    """The workspace's disk has too little free space for the work asked of it."""
+
+
+class WorkspaceBusyError(CoreError):
+    """Another process holds a lock on what this one wants to change; try again in a moment."""
+
+
+class DamagedFileError(CoreError):
+    """A saved file (result, manifest, job table) cannot be read; it is skipped or moved aside."""

@@ -1,202 +1,123 @@
-"""Accuracy per precision with its uncertainty, and how often precisions agree with each other.
+"""Accuracy per variant with its uncertainty, and how often variants agree with each other.
 
-Every image is preprocessed once and run through every chosen precision, so the figures compare
-like with like. Small sets get Wilson intervals (honest at n=20, unlike the normal approximation),
-and label-free agreement between precisions still tells something on unlabelled images.
+Every image is decoded and preprocessed once and run through every chosen variant, so the figures
+compare like with like. Decoding runs in a thread pool one chunk ahead of inference, and OpenVINO
+keeps its optimal number of requests in flight (throughput hint), so evaluation runs near the
+speed benchmark_app reports. Small sets get Wilson intervals (honest at n=20), and label-free
+agreement (same top-1, shared top-5) still tells something on unlabelled images.
 """
 
 from __future__ import annotations
 
-import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from itertools import combinations
 
 import numpy as np
 
-from core.errors import DatasetError, InputError, ModelFileError, UntrainedModelError
-from core.inference import prepare_runner, softmax
+from core.backends import RunOptions, prepare
+from core.catalog import Hint
+from core.errors import DatasetError, InputError, UntrainedModelError
+from core.inference import softmax
+from core.machine import cpu_info
 from core.progress import ProgressCallback, report
 from core.registry import ModelSpec, class_names, get_model
+from core.results import Agreement, EvaluationResult, VariantScore, wilson_interval
 from core.runtime import device_name
-from core.workspace import Precision, Workspace, library_versions
+from core.variants import Variant, resolve_variants
+from core.workspace import Workspace, library_versions
 
 __all__ = [
     "EvaluateConfig",
     "EvaluationResult",
-    "PrecisionScore",
+    "VariantScore",
     "evaluate_job",
     "evaluate_model",
     "wilson_interval",
 ]
 
-TORCH_BATCH = 32
 TOP_K = 5
+CHUNK = 64  # images decoded ahead of inference at a time
+DECODE_WORKERS = 2
 
 
 @dataclass(frozen=True)
 class EvaluateConfig:
+    """`precisions` is the older name of `variants` and is merged into it."""
+
     model_id: str
-    precisions: tuple[str, ...] = ("fp32", "int8")
+    variants: tuple[str, ...] = ()
     dataset: str = "builtin:imagenet-samples"
     limit: int | None = None
     device: str = "CPU"
+    precisions: tuple[str, ...] = ()
+    pipelined: bool = True  # False: decode and infer one image at a time (the reference for the pipeline)
+
+    def __post_init__(self) -> None:
+        merged = tuple(dict.fromkeys((*self.variants, *self.precisions))) or ("fp32", "int8")
+        object.__setattr__(self, "variants", merged)
+        object.__setattr__(self, "precisions", ())
 
 
-@dataclass(frozen=True)
-class PrecisionScore:
-    """One precision's figures on the set; accuracy fields are None on an unlabelled set."""
+def _chunks(images, spec: ModelSpec, pipelined: bool) -> Iterator[np.ndarray]:
+    """Preprocessed (n, C, H, W) arrays of CHUNK images; with `pipelined`, the next chunk decodes meanwhile."""
+    samples = list(images)
+    groups = [samples[i : i + CHUNK] for i in range(0, len(samples), CHUNK)]
 
-    precision: str
-    count: int
-    top1: float | None
-    top5: float | None
-    correct1: int | None
-    correct5: int | None
-    top1_ci95: tuple[float, float] | None
-    top5_ci95: tuple[float, float] | None
-    ms_per_image: float
-    batch: int  # images per call while measuring ms_per_image (torch batches, OpenVINO runs 1)
+    def decode(group) -> np.ndarray:
+        return np.stack([spec.preprocess.to_array(sample.image()) for sample in group])
 
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        for key in ("top1_ci95", "top5_ci95"):
-            data[key] = list(data[key]) if data[key] is not None else None
-        return data
+    if not pipelined:
+        for group in groups:
+            yield decode(group)
+        return
+    with ThreadPoolExecutor(DECODE_WORKERS, thread_name_prefix="ovdash-decode") as pool:
+        pending = pool.submit(decode, groups[0]) if groups else None
+        for index in range(len(groups)):
+            current = pending.result()
+            pending = pool.submit(decode, groups[index + 1]) if index + 1 < len(groups) else None
+            yield current
 
 
-@dataclass(frozen=True)
-class EvaluationResult:
-    model_id: str
-    created: str
-    device: str
-    device_name: str
-    trained: bool
-    dataset: dict
-    results: tuple[PrecisionScore, ...]
-    agreement_detail: dict[str, dict]
-    predictions: dict
-    versions: dict = field(default_factory=library_versions)
-    path: str | None = None
+class _Scorer:
+    """One variant: its logits in order and the seconds spent inferring them (warm-up excluded)."""
 
-    @property
-    def agreement(self) -> dict[str, float]:
-        return {pair: detail["rate"] for pair, detail in self.agreement_detail.items()}
-
-    def score(self, precision: str) -> PrecisionScore:
-        for score in self.results:
-            if score.precision == precision:
-                return score
-        measured = ", ".join(s.precision for s in self.results)
-        raise InputError(f"this evaluation has no {precision!r}; it measured {measured}")
-
-    def to_dict(self) -> dict:
-        return {
-            "model_id": self.model_id,
-            "created": self.created,
-            "device": self.device,
-            "device_name": self.device_name,
-            "versions": self.versions,
-            "trained": self.trained,
-            "dataset": self.dataset,
-            "results": [s.to_dict() for s in self.results],
-            "agreement": self.agreement,
-            "agreement_detail": self.agreement_detail,
-            "predictions": self.predictions,
-            "path": self.path,
-        }
-
-    def __str__(self) -> str:
-        set_line = f"{self.dataset['name']} ({self.dataset['size']} images)"
-        lines = [f"{self.model_id} on {set_line}, {self.device_name}", ""]
-        lines.append(f"{'precision':<10}{'top-1':>8}{'95% CI':>17}{'top-5':>8}{'ms/img':>9}")
-        for s in self.results:
-            top1 = f"{s.top1:.1%}" if s.top1 is not None else "-"
-            ci = f"{s.top1_ci95[0]:.1%}-{s.top1_ci95[1]:.1%}" if s.top1_ci95 else "-"
-            top5 = f"{s.top5:.1%}" if s.top5 is not None else "-"
-            lines.append(f"{s.precision:<10}{top1:>8}{ci:>17}{top5:>8}{s.ms_per_image:>9.2f}")
-        if self.agreement_detail:
-            lines.append("")
-            for pair, d in self.agreement_detail.items():
-                lines.append(
-                    f"agreement {pair}: {d['rate']:.2%} ({d['same']}/{d['count']}, "
-                    f"95% CI {d['ci95'][0]:.1%}-{d['ci95'][1]:.1%})"
-                )
-        return "\n".join(lines)
-
-
-def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval of a proportion: stays inside [0, 1] and is honest for small n."""
-    if n <= 0:
-        return (0.0, 1.0)
-    if not 0 <= successes <= n:
-        raise InputError(f"{successes} successes out of {n} is impossible; successes must be 0..n")
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-def _check_precisions(spec: ModelSpec, precisions, workspace: Workspace) -> list[Precision]:
-    chosen = list(dict.fromkeys(Precision.parse(p) for p in precisions))
-    if not chosen:
-        raise InputError("no precision chosen; choose one or more of torch, fp32, fp16, int8")
-    for precision in chosen:
-        if precision == Precision.TORCH:
-            if not spec.has_torch:
-                raise ModelFileError(
-                    f"{spec.id} was uploaded as {spec.architecture.upper()} and has no PyTorch reference; "
-                    "leave torch out of the precisions"
-                )
-        else:
-            workspace.require_artifact(spec.id, precision)
-    return chosen
-
-
-class _Runner:
-    """Logits of one precision, image by image; torch images are gathered into batches for speed.
-
-    The first call is run once more untimed before it counts, so `seconds` measures steady work
-    rather than one-off allocation (on 20 images that first call would dominate the figure).
-    """
-
-    def __init__(self, spec: ModelSpec, precision: Precision, workspace: Workspace, device: str):
-        self.precision = precision
-        self.seconds = 0.0
+    def __init__(self, variant: Variant, spec: ModelSpec, workspace: Workspace, device: str, pipelined: bool):
+        self.variant = variant
+        hint = Hint.THROUGHPUT if pipelined else Hint.LATENCY
+        self.prepared = prepare(variant, spec, workspace, RunOptions(device=device, hint=hint))
+        self.pipelined = pipelined
         self.logits: list[np.ndarray] = []
-        self._pending: list[np.ndarray] = []
+        self.seconds = 0.0
         self._warm = False
-        self.batch = TORCH_BATCH if precision == Precision.TORCH else 1  # OpenVINO compiled at batch 1
-        self._run = prepare_runner(spec, precision, workspace=workspace, device=device, batch=1)
 
-    def add(self, array: np.ndarray) -> None:
-        self._pending.append(array)
-        if len(self._pending) >= self.batch:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self._pending:
-            return
-        batch = np.stack(self._pending)
-        self._pending = []
-        self.logits.extend(self._timed(lambda: self._run(batch)))
-
-    def _timed(self, call):
+    def add(self, chunk: np.ndarray) -> None:
+        size = self.prepared.eval_batch if self.pipelined else 1
+        batches = [chunk[i : i + size] for i in range(0, len(chunk), size)]
         if not self._warm:
-            call()
+            self.prepared.infer(batches[0])
             self._warm = True
         start = time.perf_counter()
-        out = call()
+        if self.pipelined:
+            outputs = self.prepared.infer_many(batches)
+        else:
+            outputs = [self.prepared.infer(b) for b in batches]
         self.seconds += time.perf_counter() - start
-        return out
+        for out in outputs:
+            self.logits.extend(np.asarray(out))
+
+    @property
+    def batch(self) -> int:
+        return self.prepared.eval_batch if self.pipelined else 1
 
 
 def evaluate_model(
     config: EvaluateConfig, *, workspace: Workspace, progress: ProgressCallback | None = None
 ) -> EvaluationResult:
-    """Top-1/top-5 per precision (labelled sets), agreement between precisions, per-image predictions."""
+    """Top-1/top-5 per variant (labelled sets), agreement between variants, per-image predictions."""
     from core.data import load_dataset
 
     spec = get_model(config.model_id, workspace)
@@ -205,46 +126,48 @@ def evaluate_model(
             f"{spec.id} is randomly initialised; its accuracy means nothing, so none is measured; "
             "benchmark it for latency instead"
         )
-    precisions = _check_precisions(spec, config.precisions, workspace)
+    variants, _ = resolve_variants(spec, workspace, config.variants)
     if config.limit is not None and config.limit <= 0:
         raise InputError(f"limit must be a positive number of images, not {config.limit}")
     images = load_dataset(
         config.dataset, purpose="evaluation", workspace=workspace, count=config.limit, spec=spec.preprocess
     )
-    names = class_names(spec)
-    labels = images.label_indices(names) if images.labelled else None
-    runners = [_Runner(spec, p, workspace, config.device) for p in precisions]
     total = len(images)
     if total == 0:
         raise DatasetError(f"{images.name} holds no images; choose a set with at least one image")
+    names = class_names(spec)
+    labels = images.label_indices(names) if images.labelled else None
+    report(progress, "loading the models", 0, len(variants))
+    scorers = []
+    for index, variant in enumerate(variants):
+        scorers.append(_Scorer(variant, spec, workspace, config.device, config.pipelined))
+        report(progress, "loading the models", index + 1, len(variants))
     report(progress, "evaluating", 0, total)
-    for done, sample in enumerate(images, start=1):
-        array = spec.preprocess.to_array(sample.image())
-        for runner in runners:
-            runner.add(array)
-        if done == total:
-            for runner in runners:
-                runner.flush()
+    done = 0
+    for chunk in _chunks(images, spec, config.pipelined):
+        for scorer in scorers:
+            scorer.add(chunk)
+        done += len(chunk)
         report(progress, "evaluating", done, total)
 
     k = min(TOP_K, spec.num_classes or TOP_K)
     top1, prob, topk, scores = {}, {}, {}, []
-    for runner in runners:
-        logits = np.stack(runner.logits).astype(np.float64)
+    for scorer in scorers:
+        logits = np.stack(scorer.logits).astype(np.float64)
         order = np.argsort(-logits, axis=1, kind="stable")[:, :k]
         probs = softmax(logits)
-        key = runner.precision.value
-        top1[key] = order[:, 0]
-        topk[key] = order
+        key = scorer.variant.id
+        top1[key], topk[key] = order[:, 0], order
         prob[key] = probs[np.arange(len(order)), order[:, 0]]
-        scores.append(_score(key, order, labels, runner.seconds, runner.batch))
+        scores.append(_score(scorer, order, labels))
 
-    keys = [p.value for p in precisions]
+    keys = [v.id for v in variants]
     agreement = {}
     for a, b in combinations(keys, 2):
         same = int(np.sum(top1[a] == top1[b]))
-        lo, hi = wilson_interval(same, total)
-        agreement[f"{a}-vs-{b}"] = {"rate": same / total, "same": same, "count": total, "ci95": [lo, hi]}
+        overlap = float(np.mean([len(set(x) & set(y)) / k for x, y in zip(topk[a], topk[b], strict=True)]))
+        found = Agreement(a, b, same / total, same, total, wilson_interval(same, total), round(overlap, 6))
+        agreement[found.key] = found
 
     result = EvaluationResult(
         model_id=spec.id,
@@ -269,30 +192,48 @@ def evaluate_model(
             "prob": {key: [round(float(p), 6) for p in prob[key]] for key in keys},
             "top5": {key: [[int(i) for i in row] for row in topk[key]] for key in keys},
         },
+        versions=library_versions(),
+        machine=cpu_info(),
+        settings={
+            "method": "pipelined: decoding one chunk ahead, OpenVINO THROUGHPUT hint with its optimal number "
+            "of requests, PyTorch and ONNX Runtime in batches of 32"
+            if config.pipelined
+            else "serial: one image at a time, LATENCY hint",
+            "variants": {s.variant.id: s.prepared.settings() for s in scorers},
+        },
     )
     path = workspace.save_result("evaluation", spec.id, result.to_dict())
     return replace(result, path=str(path))
 
 
-def _score(precision: str, order: np.ndarray, labels, seconds: float, batch: int) -> PrecisionScore:
+def _score(scorer: _Scorer, order: np.ndarray, labels: Sequence[int] | None) -> VariantScore:
+    variant = scorer.variant
     n = len(order)
-    ms = round(seconds * 1e3 / n, 4) if n else 0.0
+    ms = round(scorer.seconds * 1e3 / n, 4) if n else 0.0
+    common = dict(
+        variant=variant.id,
+        backend=variant.backend,
+        format=variant.format,
+        count=n,
+        ms_per_image=ms,
+        batch=scorer.batch,
+        recipe=variant.recipe.summary(),
+    )
     if labels is None:
-        return PrecisionScore(precision, n, None, None, None, None, None, None, ms, batch)
+        return VariantScore(
+            top1=None, top5=None, correct1=None, correct5=None, top1_ci95=None, top5_ci95=None, **common
+        )
     truth = np.asarray(labels)
     correct1 = int(np.sum(order[:, 0] == truth))
     correct5 = int(np.sum((order == truth[:, None]).any(axis=1)))
-    return PrecisionScore(
-        precision,
-        n,
-        correct1 / n,
-        correct5 / n,
-        correct1,
-        correct5,
-        wilson_interval(correct1, n),
-        wilson_interval(correct5, n),
-        ms,
-        batch,
+    return VariantScore(
+        top1=correct1 / n,
+        top5=correct5 / n,
+        correct1=correct1,
+        correct5=correct5,
+        top1_ci95=wilson_interval(correct1, n),
+        top5_ci95=wilson_interval(correct5, n),
+        **common,
     )
 
 

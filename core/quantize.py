@@ -1,9 +1,12 @@
-"""INT8 with NNCF post-training quantization, optionally under accuracy control.
+"""INT8 variants: NNCF post-training quantization of the OpenVINO FP32 IR (optionally under accuracy
+control), or ONNX Runtime static quantization of the ONNX FP32 model, calibrated on the same images.
 
-The FP32 IR is the source (it is made first when missing). Calibration images go through the
-model's own preprocessing, one image per dataset item, so `subset_size` counts images. NNCF has no
-progress callback: counting calls of the transform function gives the statistics phase's progress,
-later phases are reported by name.
+Each call makes a variant; a second INT8 model never replaces the first. Without a name the first
+one is `int8` (`ort-int8`), later ones are named after their recipe (`int8-noise-300`), and a run of
+exactly the same recipe refreshes its own variant (the old files move to history). Calibration
+images go through the model's own preprocessing, one image per dataset item, so `subset_size`
+counts images. NNCF has no progress callback: counting calls of the transform function gives the
+statistics phase's progress, later phases are reported by name.
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from core.catalog import Backend, DropType, NumberFormat, Preset, RecipeMethod, parse_option
 from core.errors import DatasetError, InputError
 from core.progress import ProgressCallback, report
-from core.registry import class_names, get_model
-from core.workspace import Precision, Workspace
+from core.registry import ModelSpec, class_names, get_model
+from core.variants import Recipe, Variant, check_new_variant_id, recipe_name
+from core.workspace import JOB_SPACE_MB, Workspace, library_versions
 
 __all__ = [
     "QuantizeConfig",
@@ -25,15 +30,16 @@ __all__ = [
     "quantizable_layers",
     "quantize_job",
     "quantize_model",
+    "quantized_layer_count",
 ]
-
-PRESETS = ("performance", "mixed")
-DROP_TYPES = ("absolute", "relative")
 
 
 @dataclass(frozen=True)
 class QuantizeConfig:
-    """`ignored_scope` entries are node names, `re:<regex>` patterns or `type:<OpType>`."""
+    """`ignored_scope` entries are node names, `re:<regex>` patterns or `type:<OpType>`.
+
+    `name` names the new variant (refused if taken, unless `replace`); without it the tool names it.
+    """
 
     model_id: str
     calibration: str = "builtin:imagenet-samples"
@@ -47,26 +53,42 @@ class QuantizeConfig:
     drop_type: str = "absolute"
     validation: str | None = None
     validation_size: int | None = 1000
+    backend: str = "openvino"  # "openvino" (NNCF) or "onnxruntime" (quantize_static, QDQ)
+    name: str | None = None
+    replace: bool = False
 
     def check(self) -> None:
         if self.subset_size < 1:
             raise InputError(f"subset size must be at least 1 image, not {self.subset_size}")
-        if self.preset not in PRESETS:
-            raise InputError(f"unknown preset {self.preset!r}; choose {' or '.join(PRESETS)}")
+        parse_option(Preset, self.preset, "preset")
+        parse_option(DropType, self.drop_type, "drop type")
+        backend = parse_option(Backend, self.backend, "backend")
+        if backend == Backend.TORCH:
+            raise InputError("quantize makes OpenVINO or ONNX Runtime INT8 models; choose openvino or onnxruntime")
         if self.model_type not in (None, "transformer"):
             raise InputError(f"unknown model type {self.model_type!r}; leave it empty or use 'transformer'")
-        if self.drop_type not in DROP_TYPES:
-            raise InputError(f"unknown drop type {self.drop_type!r}; choose {' or '.join(DROP_TYPES)}")
+        if self.name is not None:
+            check_new_variant_id(self.name)
         if self.max_drop is not None:
+            if backend == Backend.ONNXRUNTIME:
+                raise InputError(
+                    "accuracy control is NNCF's (OpenVINO); ONNX Runtime quantizes without it: leave max drop empty"
+                )
             if not 0 < self.max_drop < 1:
                 raise InputError(f"maximum drop {self.max_drop} must be between 0 and 1 (0.01 = 1 point)")
             if not self.validation:
                 raise InputError("accuracy control needs a labelled validation set; give --validation")
 
+    @property
+    def backend_kind(self) -> Backend:
+        return parse_option(Backend, self.backend, "backend")
+
 
 @dataclass(frozen=True)
 class QuantizeResult:
     model_id: str
+    variant: str
+    backend: str
     path: str
     size_bytes: int
     fp32_size_bytes: int
@@ -76,16 +98,17 @@ class QuantizeResult:
     accuracy_control: dict | None = None
     int8_layers: int = 0
     notes: list[str] = field(default_factory=list)
+    parent: str = "fp32"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "precision": "int8"}
 
     def __str__(self) -> str:
         ratio = self.size_bytes / self.fp32_size_bytes if self.fp32_size_bytes else float("nan")
         text = (
-            f"{self.model_id} INT8: {self.size_bytes / 2**20:.1f} MiB ({ratio:.0%} of FP32), "
-            f"{self.int8_layers} quantized layers, calibrated on {self.calibration['size']} images of "
-            f"{self.calibration['name']} in {self.seconds:.1f} s"
+            f"{self.model_id} {self.variant} ({self.backend} INT8): {self.size_bytes / 2**20:.1f} MiB "
+            f"({ratio:.0%} of {self.parent}), {self.int8_layers} quantized layers, calibrated on "
+            f"{self.calibration['size']} images of {self.calibration['name']} in {self.seconds:.1f} s"
         )
         if self.accuracy_control:
             ac = self.accuracy_control
@@ -111,60 +134,197 @@ def quantizable_layers(model_id: str, *, workspace: Workspace) -> list[str]:
     """Names of the convolution and matmul nodes of the FP32 IR: the choices for an ignored scope."""
     from core.runtime import get_core
 
-    artifact = workspace.require_artifact(model_id, Precision.FP32)
-    model = get_core().read_model(artifact.xml)
+    fp32 = workspace.require_variant(model_id, "fp32")
+    model = get_core().read_model(fp32.xml)
     kinds = {"Convolution", "GroupConvolution", "MatMul"}
     return [op.get_friendly_name() for op in model.get_ordered_ops() if op.get_type_name() in kinds]
 
 
-def _count_int8_layers(model) -> int:
-    return sum(1 for op in model.get_ordered_ops() if op.get_type_name() == "FakeQuantize")
+def quantized_layer_count(variant: Variant) -> int:
+    """Quantized layers of an INT8 variant: recorded at quantization, else counted in the IR's text."""
+    recorded = variant.manifest.get("int8_layers")
+    if isinstance(recorded, int):
+        return recorded
+    if variant.backend != Backend.OPENVINO or variant.folder is None:
+        return 0
+    try:
+        return variant.xml.read_text(encoding="utf-8", errors="replace").count('type="FakeQuantize"')
+    except OSError:
+        return 0
+
+
+def _parent(spec: ModelSpec, backend: Backend, workspace: Workspace, progress) -> Variant:
+    """The FP32 variant quantization starts from, made first when missing."""
+    parent_id = "fp32" if backend == Backend.OPENVINO else "ort-fp32"
+    found = workspace.variant(spec.id, parent_id)
+    if found is None:
+        from core.convert import ConvertConfig, convert_model
+
+        report(progress, f"converting to {parent_id} first")
+        convert_model(ConvertConfig(spec.id, variants=(parent_id,)), workspace=workspace)
+        found = workspace.require_variant(spec.id, parent_id)
+    return found
+
+
+def _target_name(config: QuantizeConfig, workspace: Workspace, spec: ModelSpec, signature: dict) -> tuple[str, str]:
+    """(variant id, on_conflict) for this recipe; see the module docstring for the rule."""
+    if config.name:
+        return config.name, "replace" if config.replace else "fail"
+    backend = config.backend_kind
+    default = "int8" if backend == Backend.OPENVINO else "ort-int8"
+    existing = [v for v in workspace.variants(spec.id) if v.backend == backend and v.format == NumberFormat.INT8]
+    for variant in existing:
+        if _signature(variant) == signature:
+            return variant.id, "replace"
+    if not any(v.id == default for v in existing) and workspace.variant(spec.id, default) is None:
+        return default, "rename"
+    extra = "ac" if config.max_drop is not None else ""
+    return recipe_name(default, config.calibration, signature["count"], extra), "rename"
+
+
+def _signature(variant: Variant) -> dict:
+    recipe = variant.recipe
+    return {
+        "method": recipe.method.value,
+        "parent_sha": recipe.settings.get("parent_sha256"),
+        "calibration": (recipe.calibration or {}).get("fingerprint"),
+        "count": (recipe.calibration or {}).get("size"),
+        "settings": {k: v for k, v in recipe.settings.items() if k != "parent_sha256"},
+    }
 
 
 def quantize_model(
     config: QuantizeConfig, *, workspace: Workspace, progress: ProgressCallback | None = None
 ) -> QuantizeResult:
-    """Quantize the FP32 IR to INT8 and save it atomically with its settings and calibration."""
+    """Quantize to a new INT8 variant, saved atomically with its full recipe."""
     config.check()
     start = time.perf_counter()
     spec = get_model(config.model_id, workspace)
+    backend = config.backend_kind
+    workspace.check_free_space(JOB_SPACE_MB, f"quantizing {spec.id}")
     from core.data import load_dataset
 
     report(progress, "loading calibration images")
     calibration = load_dataset(
-        config.calibration,
-        purpose="calibration",
-        workspace=workspace,
-        count=config.subset_size,
-        spec=spec.preprocess,
+        config.calibration, purpose="calibration", workspace=workspace, count=config.subset_size, spec=spec.preprocess
     )
     if len(calibration) == 0:
         raise DatasetError(f"{calibration.name} holds no images; calibration needs at least one")
     notes = []
     if len(calibration) < config.subset_size:
         notes.append(
-            f"asked for {config.subset_size} calibration images but {calibration.name} "
-            f"has {len(calibration)}; used them all"
+            f"asked for {config.subset_size} calibration images but {calibration.name} has {len(calibration)}; "
+            "used them all"
         )
     samples = calibration.subset(min(config.subset_size, len(calibration)))
     total = len(samples)
+    parent = _parent(spec, backend, workspace, progress)
+    calib_info = {
+        "ref": str(config.calibration),
+        "name": calibration.name,
+        "description": calibration.description,
+        "size": total,
+        "fingerprint": samples.fingerprint(),
+    }
+    settings: dict[str, Any] = {"subset_size": total, "parent_sha256": parent.fingerprint}
+    if backend == Backend.OPENVINO:
+        settings.update(
+            preset=config.preset,
+            fast_bias_correction=config.fast_bias_correction,
+            model_type=config.model_type,
+            ignored_scope=list(config.ignored_scope),
+            target_device=config.target_device,
+            max_drop=config.max_drop,
+            drop_type=config.drop_type if config.max_drop is not None else None,
+        )
+    method = RecipeMethod.PTQ_ACCURACY_CONTROL if config.max_drop is not None else RecipeMethod.PTQ
+    signature = {
+        "method": method.value,
+        "parent_sha": parent.fingerprint,
+        "calibration": calib_info["fingerprint"],
+        "count": total,
+        "settings": {k: v for k, v in settings.items() if k != "parent_sha256"},
+    }
+    name, on_conflict = _target_name(config, workspace, spec, signature)
+    manifest: dict[str, Any] = {
+        "backend": backend.value,
+        "format": NumberFormat.INT8.value,
+        "precision": "int8",
+        "source": {"model": spec.id, "from": parent.id, "fp32_sha256": parent.fingerprint},
+        "preprocess": spec.preprocess.to_dict(),
+        "trained": spec.trained,
+        "quantization": settings,
+        "calibration": calib_info,
+        "input_shape": list(spec.input_shape),
+    }
+    saved: list[Variant] = []
+    accuracy = None
+    if backend == Backend.OPENVINO:
+        quantized, accuracy, layers = _nncf(config, spec, parent, samples, workspace, progress)
+        import openvino as ov
 
-    fp32 = workspace.artifact(spec.id, Precision.FP32)
-    if fp32 is None:
-        from core.convert import ConvertConfig, convert_model
+        report(progress, "saving the INT8 IR")
+        with workspace.write_variant(spec.id, name, manifest, on_conflict=on_conflict, result=saved) as folder:
+            ov.save_model(quantized, folder / "model.xml", compress_to_fp16=False)
+            manifest.update(accuracy_control=accuracy, int8_layers=layers)
+            manifest["recipe"] = _recipe(method, parent, settings, calib_info, start, notes)
+    else:
+        from core.ort import quantize_onnx
 
-        report(progress, "converting to FP32 first")
-        convert_model(ConvertConfig(spec.id, precisions=("fp32",)), workspace=workspace)
-        fp32 = workspace.require_artifact(spec.id, Precision.FP32)
+        arrays = [spec.preprocess.to_array(sample.image())[None] for sample in samples]
+        report(progress, "quantizing with ONNX Runtime (calibrating)", 0, total)
 
+        def calibrated(done: int, count: int) -> None:
+            report(progress, "quantizing with ONNX Runtime (calibrating)", done, count)
+
+        with workspace.write_variant(spec.id, name, manifest, on_conflict=on_conflict, result=saved) as folder:
+            info = quantize_onnx(parent.onnx, folder / "model.onnx", arrays, progress=calibrated)
+            settings.update({k: v for k, v in info.items() if k not in ("seconds", "path")})
+            layers = int(info.get("quantized_nodes") or 0)
+            manifest.update(quantization=settings, int8_layers=layers)
+            manifest["recipe"] = _recipe(method, parent, settings, calib_info, start, notes)
+    variant = saved[0]
+    report(progress, "done", total, total)
+    return QuantizeResult(
+        model_id=spec.id,
+        variant=variant.id,
+        backend=backend.value,
+        path=str(variant.folder),
+        size_bytes=variant.size_bytes,
+        fp32_size_bytes=parent.size_bytes,
+        seconds=round(time.perf_counter() - start, 2),
+        calibration=calib_info,
+        settings={k: v for k, v in settings.items() if k != "parent_sha256"},
+        accuracy_control=accuracy,
+        int8_layers=variant.manifest.get("int8_layers") or 0,
+        notes=notes,
+        parent=parent.id,
+    )
+
+
+def _recipe(method, parent: Variant, settings: dict, calibration: dict, start: float, notes: list[str]) -> dict:
+    return Recipe(
+        method,
+        parent=parent.id,
+        settings=dict(settings),
+        calibration=dict(calibration),
+        versions=library_versions(),
+        seconds=round(time.perf_counter() - start, 2),
+        notes=tuple(notes),
+    ).to_dict()
+
+
+def _nncf(config: QuantizeConfig, spec: ModelSpec, parent: Variant, samples, workspace: Workspace, progress):
+    """NNCF post-training quantization (with accuracy control when asked): (model, control figures, layers)."""
     from core.runtime import disable_telemetry, get_core
 
     disable_telemetry()
     import nncf
-    import openvino as ov
 
-    model = get_core().read_model(fp32.xml)
+    model = get_core().read_model(parent.xml)
+    total = len(samples)
     calls = {"n": 0}
+    decoded: dict[str, np.ndarray] = {}
 
     def transform(sample) -> np.ndarray:
         calls["n"] += 1
@@ -172,11 +332,13 @@ def quantize_model(
             report(progress, "collecting statistics", calls["n"], total)
         if calls["n"] == total:
             report(progress, "placing quantizers and correcting biases")
-        return spec.preprocess.batch([sample.image()])
+        if sample.name not in decoded:  # NNCF may read a sample more than once: decode it once
+            decoded[sample.name] = spec.preprocess.batch([sample.image()])
+        return decoded[sample.name]
 
     dataset = nncf.Dataset(list(samples), transform)
     common = {
-        "preset": nncf.QuantizationPreset(config.preset),
+        "preset": nncf.QuantizationPreset(parse_option(Preset, config.preset, "preset").value),
         "target_device": nncf.TargetDevice(config.target_device.upper()),
         "subset_size": total,
         "fast_bias_correction": config.fast_bias_correction,
@@ -188,62 +350,32 @@ def quantize_model(
         if config.max_drop is None:
             quantized = nncf.quantize(model, dataset, **common)
         else:
-            quantized, accuracy = _quantize_with_control(
-                config, spec, model, dataset, common, workspace, progress
-            )
+            quantized, accuracy = _quantize_with_control(config, spec, model, dataset, common, workspace, progress)
     except nncf.ValidationError as exc:
         raise InputError(f"NNCF refused the settings: {exc}; check the ignored scope names") from exc
     except RuntimeError as exc:
         if "ignored" in str(exc).lower():
             raise InputError(f"ignored scope does not match the model: {exc}") from exc
         raise
+    layers = sum(1 for op in quantized.get_ordered_ops() if op.get_type_name() == "FakeQuantize")
+    if accuracy is not None:
+        accuracy["kept_in_float"] = _kept_in_float(model, quantized)
+    return quantized, accuracy, layers
 
-    report(progress, "saving INT8 IR")
-    settings = {
-        "subset_size": total,
-        "preset": config.preset,
-        "fast_bias_correction": config.fast_bias_correction,
-        "model_type": config.model_type,
-        "ignored_scope": list(config.ignored_scope),
-        "target_device": config.target_device,
-        "max_drop": config.max_drop,
-        "drop_type": config.drop_type if config.max_drop is not None else None,
-    }
-    calib_info = {
-        "ref": str(config.calibration),
-        "name": calibration.name,
-        "description": calibration.description,
-        "size": total,
-        "fingerprint": samples.fingerprint(),
-    }
-    manifest = {
-        "source": {
-            "model": spec.id,
-            "from": "fp32",
-            "fp32_sha256": fp32.manifest["files"]["model.bin"]["sha256"],
-        },
-        "preprocess": spec.preprocess.to_dict(),
-        "trained": spec.trained,
-        "quantization": settings,
-        "calibration": calib_info,
-        "accuracy_control": accuracy,
-    }
-    with workspace.write_artifact(spec.id, Precision.INT8, manifest) as folder:
-        ov.save_model(quantized, folder / "model.xml", compress_to_fp16=False)
-    artifact = workspace.require_artifact(spec.id, Precision.INT8)
-    report(progress, "done", total, total)
-    return QuantizeResult(
-        model_id=spec.id,
-        path=str(artifact.folder),
-        size_bytes=artifact.size_bytes,
-        fp32_size_bytes=fp32.size_bytes,
-        seconds=round(time.perf_counter() - start, 2),
-        calibration=calib_info,
-        settings=settings,
-        accuracy_control=accuracy,
-        int8_layers=_count_int8_layers(quantized),
-        notes=notes,
-    )
+
+def _kept_in_float(fp32_model, quantized) -> list[str]:
+    """Convolution / MatMul layers accuracy control left without an INT8 input: the ignored scope to try next."""
+    kinds = {"Convolution", "GroupConvolution", "MatMul"}
+    protected = set()
+    for op in quantized.get_ordered_ops():
+        if op.get_type_name() in kinds:
+            for value in op.inputs():
+                source = value.get_source_output().get_node()
+                if source.get_type_name() == "FakeQuantize":
+                    protected.add(op.get_friendly_name())
+                    break
+    every = [op.get_friendly_name() for op in fp32_model.get_ordered_ops() if op.get_type_name() in kinds]
+    return [name for name in every if name not in protected]
 
 
 def _quantize_with_control(config, spec, model, dataset, common, workspace, progress) -> tuple[Any, dict]:
@@ -251,13 +383,10 @@ def _quantize_with_control(config, spec, model, dataset, common, workspace, prog
 
     from core.data import load_dataset
 
-    validation = load_dataset(
-        config.validation, purpose="evaluation", workspace=workspace, spec=spec.preprocess
-    )
+    validation = load_dataset(config.validation, purpose="evaluation", workspace=workspace, spec=spec.preprocess)
     if not validation.labelled:
         raise DatasetError(
-            f"{validation.name} has no labels; accuracy control needs one sub-folder per class "
-            "or a CSV of file,label"
+            f"{validation.name} has no labels; accuracy control needs one sub-folder per class or a CSV of file,label"
         )
     if config.validation_size and len(validation) > config.validation_size:
         validation = validation.subset(config.validation_size)
@@ -317,9 +446,7 @@ def quantize_job(config: dict, workspace: Workspace, ctx) -> dict:
     from core.jobs import config_from_dict
 
     config = {**config, "ignored_scope": config.get("ignored_scope") or ()}
-    result = quantize_model(
-        config_from_dict(QuantizeConfig, config), workspace=workspace, progress=ctx.progress
-    )
+    result = quantize_model(config_from_dict(QuantizeConfig, config), workspace=workspace, progress=ctx.progress)
     for note in result.notes:
         ctx.log(note)
     return result.to_dict()

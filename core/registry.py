@@ -38,7 +38,11 @@ __all__ = [
     "build_torch_model",
     "class_names",
     "get_model",
+    "arch_of",
+    "is_builtin",
     "list_models",
+    "model_id_of",
+    "short_title",
     "load_state_dict_file",
     "model_title",
     "register_user_model",
@@ -71,6 +75,11 @@ class ModelSpec:
     @property
     def input_shape(self) -> tuple[int, int, int, int]:
         return self.preprocess.input_shape
+
+    @property
+    def short_title(self) -> str:
+        """'EfficientNet-Lite0 (ImageNet)' -> 'EfficientNet-Lite0': the part that names the model."""
+        return short_title(self.title)
 
     @property
     def has_torch(self) -> bool:
@@ -176,7 +185,7 @@ def _torchvision_spec(arch: str) -> ModelSpec:
     weights_name, _, crop, resize, interpolation, top1 = TORCHVISION_WEIGHTS[arch]
     cached = _cached_weights_path(arch) is not None
     return ModelSpec(
-        id=arch.replace("_", "-"),
+        id=model_id_of(arch),
         title=f"{_TORCHVISION_TITLES[arch]} (torchvision, ImageNet)",
         source="torchvision",
         architecture=arch,
@@ -244,15 +253,31 @@ def get_model(model_id: str, workspace: Workspace | None = None) -> ModelSpec:
 
 
 def model_title(model_id: str, workspace: Workspace | None = None) -> str:
-    """A model's display title without importing torch, for pages that must render at once."""
-    for spec in _BUNDLED:
-        if spec.id == model_id:
-            return spec.title
-    arch = model_id.replace("-", "_")
-    if arch in _TORCHVISION_TITLES:
-        return f"{_TORCHVISION_TITLES[arch]} (torchvision, ImageNet)"
-    spec = _user_spec(workspace, model_id) if workspace is not None else None
-    return spec.title if spec is not None else model_id
+    """A model's display title (no torch is imported); the id itself for a model no longer known."""
+    try:
+        return get_model(model_id, workspace).title
+    except (ModelNotFoundError, InputError):
+        return model_id
+
+
+def short_title(title: str) -> str:
+    """'EfficientNet-Lite0 (ImageNet)' -> 'EfficientNet-Lite0'."""
+    return title.split(" (", 1)[0].strip() or title
+
+
+def model_id_of(architecture: str) -> str:
+    """torchvision's architecture name (mobilenet_v2) as a model id (mobilenet-v2)."""
+    return architecture.replace("_", "-")
+
+
+def arch_of(model_id: str) -> str:
+    """A torchvision model id (mobilenet-v2) as its architecture name (mobilenet_v2)."""
+    return model_id.replace("-", "_")
+
+
+def is_builtin(model_id: str) -> bool:
+    """A bundled model or a torchvision architecture: ids a user model may not take."""
+    return model_id in _builtin_specs()
 
 
 def _user_spec(workspace: Workspace, model_id: str) -> ModelSpec | None:
@@ -272,7 +297,7 @@ def register_user_model(workspace: Workspace, spec: ModelSpec, *, source: Path |
     written last, so a model is never described without its files.
     """
     check_model_id(spec.id)
-    if spec.id in _builtin_specs():
+    if is_builtin(spec.id):
         raise InputError(f"{spec.id!r} is the id of a built-in model; choose another name")
     folder = workspace.model_dir(spec.id)
     if (folder / MODEL_JSON).exists():
@@ -444,7 +469,7 @@ def _missing_weights_message(arch: str) -> str:
     return (
         f"pretrained {arch} weights are not on this machine (looked for {where}; nothing is downloaded "
         f"at run time). Either upload your own state dict for {arch} (Models page, or "
-        f"`python -m core convert --model {arch.replace('_', '-')} --weights FILE.pt`), or run it "
+        f"`python -m core convert --model {model_id_of(arch)} --weights FILE.pt`), or run it "
         "randomly initialised for latency only (`--untrained`): it is then marked untrained and "
         "no accuracy is ever shown for it"
     )

@@ -11,27 +11,27 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict
 from datetime import UTC, datetime
 from html import escape
 
 import plotly.graph_objects as go
 
 from core.errors import CoreError
+from core.machine import machine_text
 from core.plots import accuracy_figure, latency_figure, throughput_figure, tradeoff_figure
+from core.results import BenchmarkResult, EvaluationResult, VariantRun
 from core.tradeoffs import (
     TABLE_COLUMNS,
     Recommendation,
     TradeoffPoint,
-    collect_points,
+    TradeoffSet,
+    collect,
     distinct_values,
     evaluations_used,
     latest_runs,
     pareto_front,
     points_table,
-    precision_name,
     recommend,
-    short_title,
 )
 from core.workspace import Workspace
 
@@ -57,6 +57,7 @@ section { background:#fff; border:1px solid var(--line); border-radius:10px; pad
           margin:18px 0; box-shadow:0 1px 2px rgba(16,24,40,.04); }
 .callout { border-left:5px solid var(--ok); background:#f3faf3; padding:12px 16px; border-radius:6px; }
 .callout.none { border-left-color:var(--warn); background:#fdf3f3; }
+.callout.warn { border-left-color:#e6a700; background:#fff9e6; }
 .callout strong { font-size:17px; }
 .chart { margin:8px 0 4px; }
 table { border-collapse:collapse; width:100%; font-size:13px; margin:8px 0; }
@@ -133,41 +134,57 @@ class _Charts:
 
 def _versions(sources: Iterable[Mapping]) -> list[tuple[str, str]]:
     seen: dict[str, list[str]] = {}
-    for source in sources:
-        for name, version in (source.get("versions") or {}).items():
+    for versions in sources:
+        for name, version in (versions or {}).items():
             seen.setdefault(name, [])
             if str(version) not in seen[name]:
                 seen[name].append(str(version))
     return [(name, ", ".join(found)) for name, found in seen.items()]
 
 
-def _recommendation_html(rec: Recommendation, *, min_top1: float | None, max_latency_ms: float | None) -> str:
+def _recommendation_html(
+    rec: Recommendation, *, min_top1: float | None, max_latency_ms: float | None, within: float
+) -> str:
     asked = [
-        f"top-1 at least {min_top1 * 100:.1f} %" if min_top1 is not None else "no accuracy floor",
-        f"median latency at most {max_latency_ms:g} ms"
-        if max_latency_ms is not None
-        else "no latency budget",
+        f"top-1 at least {min_top1 * 100:.1f} %" if min_top1 is not None else f"top-1 within {within:g} point of the best",
+        f"median latency at most {max_latency_ms:g} ms" if max_latency_ms is not None else "no latency budget",
+        "stable measurements only",
     ]
     constraints = f'<p class="meta">Asked for: {_e("; ".join(asked))}.</p>'
     reason = _e(rec.reason[:1].upper() + rec.reason[1:])
     if rec.point is None:
-        return (
-            f'<div class="callout none"><strong>No recommendation</strong><p>{reason}.</p></div>{constraints}'
+        return f'<div class="callout none"><strong>No recommendation</strong><p>{reason}.</p></div>{constraints}'
+    return f'<div class="callout"><strong>Use {_e(rec.point.label)}</strong><p>{reason}.</p></div>{constraints}'
+
+
+def _warnings_html(found: TradeoffSet) -> str:
+    """Mixed runs within a model, unstable figures and skipped files, said before any figure."""
+    items = []
+    for model_id, runs in found.mixed_runs.items():
+        names = "; ".join(f"{r['created']} ({', '.join(r['variants'])})" for r in runs)
+        items.append(
+            f"{model_id}: latencies come from {len(runs)} benchmark runs ({names}); ratios between them compare "
+            "different moments of the machine. Measure all variants again in one run to compare them fairly."
         )
-    return (
-        f'<div class="callout"><strong>Use {_e(rec.point.label)}</strong><p>{reason}.</p></div>{constraints}'
-    )
+    for p in found.unstable:
+        items.append(f"{p.label}: unstable ({'; '.join(p.unstable_reasons)}); measure again.")
+    for damaged in found.damaged:
+        items.append(f"Skipped a damaged result file: {damaged}.")
+    if not items:
+        return ""
+    listed = "".join(f"<li>{_e(item)}</li>" for item in items)
+    return f'<div class="callout warn"><strong>Read with care</strong><ul class="plain">{listed}</ul></div>'
 
 
 def _points_html(points: Sequence[TradeoffPoint], front: Sequence[TradeoffPoint], rec: Recommendation) -> str:
-    """The points with their conditions; a device shared by every row is named once above the table."""
+    """The points with their conditions; a CPU shared by every row is named once above the table."""
     table = points_table(points)
-    devices = distinct_values(row["device_name"] or row["device"] for row in table)
-    per_row_device = len(devices) > 1
+    cpus = distinct_values(row["cpu"] or row["device_name"] or row["device"] for row in table)
+    per_row_cpu = len(cpus) > 1
     headers = [
-        "Model", "Precision", "Median latency (ms)", "Throughput (img/s)", "Top-1", "95 % CI", "Size (MB)",
-        "Pareto", *(["Device"] if per_row_device else []), "Hint", "Batch", "Threads", "Streams", "Data set",
-        "Images",
+        "Model", "Variant", "Recipe", "Median latency (ms)", "IQR (ms)", "Throughput (img/s)", "Top-1", "95 % CI",
+        "Size (MiB)", "Pareto", *(["CPU"] if per_row_cpu else []), "Executed as", "Hint", "Batch", "Threads",
+        "Data set", "Images",
     ]  # fmt: skip
     rows, classes, notes = [], [], []
     for p, row in zip(points, table, strict=True):
@@ -175,32 +192,60 @@ def _points_html(points: Sequence[TradeoffPoint], front: Sequence[TradeoffPoint]
             [
                 row["model"],
                 row["precision"],
-                _num(p.latency_ms, 3),
+                row["recipe"] or "–",
+                _num(p.latency_ms, 3) + ("" if p.stable or p.latency_ms is None else " (unstable)"),
+                _num(p.latency_iqr_ms, 3),
                 _num(p.throughput_fps, 1),
                 _pct(p.top1),
                 _ci(p.top1_ci95),
-                _num(p.size_mb, 2),
+                _num(p.size_mib, 2),
                 "yes" if p in front else "",
-                *([row["device_name"] or row["device"] or "–"] if per_row_device else []),
+                *([row["cpu"] or "–"] if per_row_cpu else []),
+                row["executed_as"] or "–",
                 row["hint"] or "–",
                 row["batch"] if row["batch"] is not None else "–",
                 row["threads"] or "auto",
-                row["streams"] or "–",
                 row["dataset"] or "–",
                 row["dataset_size"] if row["dataset_size"] is not None else "–",
             ]
         )
         classes.append("recommended" if rec.point is not None and p == rec.point else "")
         notes.append(f"Note: {row['notes']}" if row["notes"] else "")
-    numeric = {2, 3, 4, 5, 6, len(headers) - 5, len(headers) - 1}
-    caption = (
-        "" if per_row_device else f'<p class="meta">All measured on {_e(devices[0] if devices else "–")}.</p>'
-    )
+    numeric = {3, 4, 5, 6, 7, 8, len(headers) - 3, len(headers) - 1}
+    caption = "" if per_row_cpu else f'<p class="meta">All measured on {_e(cpus[0] if cpus else "–")}.</p>'
     return caption + _table(headers, rows, numeric=numeric, classes=classes, notes=notes)
 
 
+def _comparisons_html(results: Sequence[BenchmarkResult], titles: Mapping) -> str:
+    """How many times faster than the reference, from medians of the same run, with the per-round range."""
+    rows = []
+    for result in results:
+        for comp in result.comparisons():
+            run = result.run(comp.variant)
+            reference = result.run(comp.reference)
+            rows.append(
+                [
+                    _short(titles.get(result.model_id, result.model_id)),
+                    run.title if run else comp.variant,
+                    reference.title if reference else comp.reference,
+                    f"{comp.ratio:.2f}×",
+                    f"{comp.low:.2f}–{comp.high:.2f}×",
+                    "yes" if comp.stable else "no: measure again",
+                    result.created,
+                ]
+            )
+    if not rows:
+        return ""
+    headers = ["Model", "Variant", "Against", "Faster by (median)", "Range over rounds", "Stable", "Run"]
+    return "<h3>Speed-ups within one run</h3>" + _table(headers, rows, numeric={3, 4})
+
+
+def _short(title: str) -> str:
+    return title.split(" (", 1)[0].strip() or title
+
+
 def _published(workspace: Workspace, model_id: str) -> str:
-    from core.registry import get_model  # lazily: the registry's list pulls torchvision in
+    from core.registry import get_model
 
     try:
         spec = get_model(model_id, workspace)
@@ -208,95 +253,93 @@ def _published(workspace: Workspace, model_id: str) -> str:
         return ""
     if not spec.published_top1:
         return ""
-    figures = ", ".join(f"{precision_name(p)} {v:.1f} %" for p, v in spec.published_top1.items())
+    figures = ", ".join(f"{p.upper()} {v:.1f} %" for p, v in spec.published_top1.items())
     return f"Published top-1: {figures} ({spec.published_source})."
 
 
-def _accuracy_html(
-    workspace: Workspace, evaluations: Mapping[str, list[dict]], titles: Mapping, chart
-) -> str:
+def _accuracy_html(workspace: Workspace, evaluations: Mapping[str, list[EvaluationResult]], titles: Mapping, chart) -> str:
     if not evaluations:
         return "<p>No labelled evaluation yet: accuracy is unknown for every model.</p>"
     parts = []
     for model_id, used in evaluations.items():
-        parts.append(f"<h3>{_e(short_title(titles.get(model_id, model_id)))}</h3>")
+        parts.append(f"<h3>{_e(_short(titles.get(model_id, model_id)))}</h3>")
         for evaluation in used:
-            dataset = evaluation.get("dataset") or {}
+            dataset = evaluation.dataset
+            where = machine_text(evaluation.machine) if evaluation.machine else evaluation.device_name
             parts.append(
-                f'<p class="meta">Data set <b>{_e(dataset.get("name") or dataset.get("ref"))}</b> '
-                f"({_e(dataset.get('size'))} images) · {_e(dataset.get('description') or '')} · "
-                f"{_e(evaluation.get('device_name') or evaluation.get('device'))} · "
-                f"evaluated {_e(evaluation.get('created'))}</p>"
+                f'<p class="meta">Data set <b>{_e(evaluation.dataset_name)}</b> ({_e(evaluation.dataset_size)} images) · '
+                f"{_e(dataset.get('description') or '')} · {_e(where)} · evaluated {_e(evaluation.created)}</p>"
             )
             parts.append(chart(accuracy_figure(evaluation)))
             rows = [
-                [
-                    precision_name(r.get("precision")),
-                    _pct(r.get("top1")),
-                    _ci(r.get("top1_ci95")),
-                    _pct(r.get("top5")),
-                    _ci(r.get("top5_ci95")),
-                    r.get("count"),
-                    _num(r.get("ms_per_image"), 2),
-                ]
-                for r in evaluation.get("results") or []
-            ]
-            headers = ["Precision", "Top-1", "95 % CI", "Top-5", "95 % CI", "Images", "ms / image"]
-            parts.append(_table(headers, rows, numeric={1, 2, 3, 4, 5, 6}))
-            agreement = evaluation.get("agreement") or {}
-            if agreement:
-                pairs = "; ".join(f"{pair}: {rate * 100:.1f} %" for pair, rate in agreement.items())
-                parts.append(f'<p class="meta">Same top-1 class between precisions: {_e(pairs)}</p>')
+                [s.title, s.recipe or "–", _pct(s.top1), _ci(s.top1_ci95), _pct(s.top5), _ci(s.top5_ci95), s.count,
+                 _num(s.ms_per_image, 2)]
+                for s in evaluation.results
+            ]  # fmt: skip
+            headers = ["Variant", "Recipe", "Top-1", "95 % CI", "Top-5", "95 % CI", "Images", "ms / image"]
+            parts.append(_table(headers, rows, numeric={2, 3, 4, 5, 6, 7}))
+            if evaluation.agreement_detail:
+                pairs = "; ".join(
+                    f"{a.a} vs {a.b}: {a.rate * 100:.1f} %"
+                    + (f" (top-5 overlap {a.top5_overlap * 100:.0f} %)" if a.top5_overlap is not None else "")
+                    for a in evaluation.agreement_detail.values()
+                )
+                parts.append(f'<p class="meta">Same top-1 class between variants: {_e(pairs)}</p>')
         published = _published(workspace, model_id)
         if published:
             parts.append(f'<p class="meta">{_e(published)}</p>')
     return "".join(parts)
 
 
-def _runs_table(runs: Sequence[Mapping], titles: Mapping) -> str:
+def _runs_table(runs: Sequence[VariantRun], titles: Mapping) -> str:
     headers = [
-        "Model", "Precision", "Compile (ms)", "First inference (ms)", "Median (ms)", "p90 (ms)",
-        "Latency iterations", "Throughput iterations", "Requests in flight", "Inference precision", "Measured",
+        "Model", "Variant", "Runtime", "Executed as", "Compile (ms)", "First inference (ms)", "Median (ms)",
+        "IQR (ms)", "p90 (ms)", "Latency iterations", "Requests in flight", "Stable", "Measured",
     ]  # fmt: skip
     rows = []
     for run in runs:
-        settings = run.get("settings") or {}
-        latency = run.get("latency_ms") or {}
-        iterations = run.get("iterations") or {}
+        s = run.settings
         rows.append(
             [
-                short_title(titles.get(run.get("model_id"), run.get("model_id"))),
-                precision_name(run.get("precision")),
-                _num(run.get("compile_ms"), 1),
-                _num(run.get("first_inference_ms"), 2),
-                _num(latency.get("median"), 3),
-                _num(latency.get("p90"), 3),
-                iterations.get("latency", "–"),
-                iterations.get("throughput", "–"),
-                settings.get("nireq") or "–",
-                settings.get("inference_precision") or "–",
-                run.get("created") or "–",
+                _short(titles.get(run.model_id, run.model_id)),
+                run.title,
+                s.get("runtime") or run.backend.value,
+                s.get("inference_precision") or "–",
+                _num(run.compile_ms, 1),
+                _num(run.first_inference_ms, 2),
+                _num(run.latency.median, 3),
+                _num(run.latency.iqr, 3),
+                _num(run.latency.p90, 3),
+                run.iterations.get("latency", "–"),
+                s.get("nireq") or "–",
+                "yes" if run.stable else "no",
+                run.created or "–",
             ]
         )
-    return _table(headers, rows, numeric={2, 3, 4, 5, 6, 7, 8})
+    return _table(headers, rows, numeric={4, 5, 6, 7, 8, 9, 10})
 
 
 METHOD = """
 <ul class="plain">
-<li><b>Compile and first inference apart.</b> Compiling the model and the first inference are timed and
-reported on their own; they never enter the latency or throughput figures.</li>
+<li><b>One run per comparison.</b> All variants of a model are measured in one benchmark run, taking turns in
+rounds (A B C, B C A, ...), so a disturbance of the machine hits all of them alike. Ratios are medians of the
+same run, with the range of the per-round ratios.</li>
+<li><b>Stable or not.</b> A variant with fewer than 30 timed iterations, an interquartile range above 25 % of its
+median, or rounds whose medians differ more than 1.5× is marked unstable and is never recommended.</li>
+<li><b>Compile and first inference apart.</b> Compiling and the first inference are timed and reported on their
+own; they never enter the latency or throughput figures.</li>
 <li><b>Latency</b> follows OpenVINO's <code>benchmark_app</code>: after warm-up, one synchronous request at a time;
-the median and the 90th percentile of the per-request times are reported, with their full distribution above.</li>
-<li><b>Throughput</b> runs several asynchronous requests in flight (an <code>AsyncInferQueue</code>) for a fixed
-time and counts images per second; the PyTorch reference runs eagerly in the same process on the same CPU.</li>
-<li><b>FP32 is an honest baseline:</b> FP32 models are compiled with <code>INFERENCE_PRECISION_HINT=f32</code>, so a
-CPU that would silently run bf16 does not flatter it. FP16 and INT8 run as the device chooses.</li>
+the median, interquartile range and 90th percentile of the per-request times are reported.</li>
+<li><b>Throughput</b>: OpenVINO keeps its optimal number of requests in flight (an <code>AsyncInferQueue</code>,
+each request with its own input tensor); PyTorch and ONNX Runtime run calls one after another.</li>
+<li><b>What executed.</b> FP32 is compiled with <code>INFERENCE_PRECISION_HINT=f32</code>, so a CPU that would run
+bf16 does not flatter it. Other variants run as the CPU plugin chooses (bf16 on CPUs with AMX) unless the user
+picked; the precision that actually executed is in every table.</li>
 <li><b>Accuracy</b> is top-1 / top-5 on the named data set, with Wilson 95 % intervals: on a small set the
-interval is wide, and two precisions whose intervals overlap are not shown to differ. All precisions of a
-model are compared on the same images unless a note says otherwise. Untrained models get no accuracy.</li>
-<li><b>Conditions travel with every figure:</b> device, performance hint, batch, threads, streams, data set
-and its size are in the table and in each chart's subtitle; do not compare figures measured under different
-conditions.</li>
+interval is wide, and two variants whose intervals overlap are not shown to differ. Agreement with FP32 needs
+no labels. Untrained models get no accuracy.</li>
+<li><b>Conditions travel with every figure:</b> CPU and its instruction sets, hint, batch, threads, streams, data
+set and its size are in the tables and in each chart's subtitle.</li>
 </ul>
 """
 
@@ -307,58 +350,58 @@ def build_report(
     model_ids: Iterable[str] | None = None,
     min_top1: float | None = None,
     max_latency_ms: float | None = None,
+    within_points: float = 1.0,
 ) -> str:
     """The whole report as one HTML document that needs no network to open."""
     model_ids = list(model_ids) if model_ids is not None else None
-    points = collect_points(workspace, model_ids=model_ids)
-    runs = latest_runs(workspace, model_ids=model_ids)
+    found = collect(workspace, model_ids=model_ids)
+    points = list(found.points)
+    picked = latest_runs(workspace, model_ids=model_ids)
+    runs = [run for run, _ in picked]
+    results = list({id(result): result for _, result in picked}.values())
+    machines = {machine_text(r.machine) for r in results if r.machine}
     evaluations = evaluations_used(workspace, model_ids=model_ids)
     front = pareto_front(points)
-    rec = recommend(points, min_top1=min_top1, max_latency_ms=max_latency_ms)
+    rec = recommend(points, min_top1=min_top1, max_latency_ms=max_latency_ms, within_points=within_points)
     titles = {p.model_id: p.title for p in points}
     chart = _Charts()
 
     all_evaluations = [e for used in evaluations.values() for e in used]
-    devices = distinct_values(
-        [r.get("device_name") for r in runs] + [e.get("device_name") for e in all_evaluations]
-    )
-    versions = _versions([*runs, *all_evaluations])
+    machines |= {machine_text(e.machine) for e in all_evaluations if e.machine}
+    devices = sorted(machines) or distinct_values([r.device_name for r in results] + [e.device_name for e in all_evaluations])
+    versions = _versions([r.versions for r in runs] + [e.versions for e in all_evaluations])
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     off_chart = [p for p in points if not p.complete]
+    machine = results[0].machine if len({machine_text(r.machine) for r in results if r.machine}) == 1 else None
 
     body = [
         "<header><h1>OpenVINO speed-up report</h1>",
-        f'<p class="meta">Generated {_e(generated)} · measured on {_e(", ".join(devices) or "no device yet")}</p>',
-        f'<p class="meta">{_e(len({p.model_id for p in points}))} models, {_e(len(points))} model/precision '
-        "points</p></header>",
+        f'<p class="meta">Generated {_e(generated)} · measured on {_e("; ".join(devices) or "no device yet")}</p>',
+        f'<p class="meta">{_e(len({p.model_id for p in points}))} models, {_e(len(points))} model/variant points</p>'
+        "</header>",
         "<section><h2>Recommendation</h2>",
-        _recommendation_html(rec, min_top1=min_top1, max_latency_ms=max_latency_ms),
+        _recommendation_html(rec, min_top1=min_top1, max_latency_ms=max_latency_ms, within=within_points),
+        _warnings_html(found),
         "</section>",
         "<section><h2>Speed vs accuracy</h2>",
-        chart(
-            tradeoff_figure(
-                points, front=front, recommended=rec.point, min_top1=min_top1, max_latency_ms=max_latency_ms
-            )
-        ),
+        chart(tradeoff_figure(points, front=front, recommended=rec.point, min_top1=min_top1 or rec.floor, max_latency_ms=max_latency_ms)),
     ]
     if off_chart:
-        items = "".join(
-            f"<li>{_e(p.label)}: {_e('; '.join(p.notes) or 'incomplete')}</li>" for p in off_chart
-        )
-        body.append(
-            f'<p class="meta">Not on the chart (latency or accuracy missing):</p><ul class="notes">{items}</ul>'
-        )
+        items = "".join(f"<li>{_e(p.label)}: {_e('; '.join(p.notes) or 'incomplete')}</li>" for p in off_chart)
+        body.append(f'<p class="meta">Not on the chart (latency or accuracy missing):</p><ul class="notes">{items}</ul>')
     body += [
         "<h3>All points and their measurement conditions</h3>",
         _points_html(points, front, rec) if points else "<p>Nothing measured yet.</p>",
         "</section>",
         "<section><h2>Throughput and latency</h2>",
-        chart(throughput_figure(runs, titles=titles)),
-        chart(latency_figure(runs, titles=titles)),
+        _comparisons_html(results, titles),
+        chart(throughput_figure(runs, titles=titles, machine=machine)),
+        chart(latency_figure(runs, titles=titles, machine=machine)),
         "</section>",
         "<section><h2>Accuracy per model</h2>",
         _accuracy_html(workspace, evaluations, titles, chart),
         "</section>",
+        *_extra_sections(workspace, model_ids, chart),
         "<section><h2>How these numbers were measured</h2>",
         METHOD,
         "<h3>Benchmark runs used</h3>",
@@ -375,6 +418,16 @@ def build_report(
         f"<title>OpenVINO speed-up report · {_e(generated)}</title><style>{CSS}</style></head>"
         f"<body><main>{''.join(body)}</main></body></html>\n"
     )
+
+
+EXTRA_SECTIONS: list = []  # (workspace, model_ids, chart) -> list[str]: sections other modules add
+
+
+def _extra_sections(workspace: Workspace, model_ids, chart) -> list[str]:
+    parts: list[str] = []
+    for section in EXTRA_SECTIONS:
+        parts.extend(section(workspace, model_ids, chart))
+    return parts
 
 
 def _csv_safe(value):
@@ -402,14 +455,18 @@ def _without_local_path(data: Mapping) -> dict:
 def results_json(workspace: Workspace, model_ids: Iterable[str] | None = None) -> str:
     """Points plus the raw benchmark runs and evaluations they come from, for archiving or other tools."""
     model_ids = list(model_ids) if model_ids is not None else None
-    points = collect_points(workspace, model_ids=model_ids)
+    found = collect(workspace, model_ids=model_ids)
     payload = {
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
-        "points": [dict(asdict(p), label=p.label) for p in points],
-        "runs": [_without_local_path(r) for r in latest_runs(workspace, model_ids=model_ids)],
+        "points": points_table(found.points),
+        "runs": [
+            {**run.to_dict(), "run": {"created": result.created, "machine": result.machine}}
+            for run, result in latest_runs(workspace, model_ids=model_ids)
+        ],
         "evaluations": {
-            model_id: [_without_local_path(e) for e in used]
+            model_id: [_without_local_path(e.to_dict()) for e in used]
             for model_id, used in evaluations_used(workspace, model_ids=model_ids).items()
         },
+        "damaged": [str(d) for d in found.damaged],
     }
     return json.dumps(payload, indent=2, default=str)

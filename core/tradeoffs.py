@@ -1,136 +1,219 @@
-"""Join artifact sizes, the latest benchmarks and the latest evaluations into speed/accuracy points.
+"""Join variant sizes, benchmark runs and evaluations into speed/accuracy points, and choose among them.
 
-Every point carries the conditions it was measured under (device, hint, batch, data set) and notes
-on anything that weakens it, so a chart or a table never compares figures it should not compare.
+Every point carries the conditions it was measured under (CPU, hint, batch, what executed, data
+set) and the benchmark run it came from. Latencies of one model are taken from one run wherever
+possible (the latest run covering the most of its variants), so ratios compare like with like;
+a figure from another run says so. Unstable figures are marked and never recommended.
 This module reads saved results only: it never runs a model, and imports neither torch nor OpenVINO.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from core.catalog import Backend, NumberFormat, variant_colour, variant_order, variant_title
 from core.errors import CoreError
-from core.workspace import Workspace
+from core.results import BenchmarkResult, EvaluationResult, VariantRun, load_benchmarks, load_evaluations
+from core.workspace import DamagedResult, Workspace
 
 __all__ = [
-    "distinct_values",
-    "latest_evaluation",
-    "usable_run",
-    "PRECISION_NAMES",
-    "PRECISION_ORDER",
-    "Recommendation",
+    "DEFAULT_WITHIN_POINTS",
+    "MIB",
+    "PREFERRED_HINT",
     "TABLE_COLUMNS",
+    "Recommendation",
     "TradeoffPoint",
+    "TradeoffSet",
+    "collect",
     "collect_points",
+    "distinct_values",
     "evaluations_used",
+    "latest_evaluation",
     "latest_runs",
     "pareto_front",
     "points_table",
-    "precision_name",
     "recommend",
-    "short_title",
 ]
 
-PRECISION_ORDER = ("torch", "fp32", "fp16", "int8")
-PRECISION_NAMES = {"torch": "PyTorch", "fp32": "FP32", "fp16": "FP16", "int8": "INT8"}
-MB = 1_000_000
-PREFERRED_HINT = "LATENCY"
+MIB = 2**20
+PREFERRED_HINT = "latency"
+DEFAULT_WITHIN_POINTS = 1.0  # the default accuracy floor: within 1 point of the most accurate variant
 TABLE_COLUMNS = (
     "model",
     "model_id",
+    "variant",
     "precision",
+    "backend",
+    "recipe",
     "latency_ms",
+    "latency_iqr_ms",
+    "stable",
     "throughput_fps",
     "top1_pct",
     "top1_ci95_low_pct",
     "top1_ci95_high_pct",
-    "size_mb",
+    "size_mib",
     "trained",
+    "cpu",
+    "isa",
     "device",
     "device_name",
+    "executed_as",
     "hint",
     "batch",
     "threads",
     "streams",
     "benchmarked",
+    "benchmark_run",
     "dataset",
     "dataset_size",
     "notes",
 )
 
 
-def precision_name(precision: str) -> str:
-    return PRECISION_NAMES.get(precision, str(precision).upper())
-
-
-def short_title(title: str) -> str:
-    """'EfficientNet-Lite0 (ImageNet)' -> 'EfficientNet-Lite0': the part that names the model."""
-    return title.split(" (", 1)[0].strip() or title
+def distinct_values(values: Iterable) -> list[str]:
+    """Distinct values in first-seen order, so a mixed set of measurement conditions is shown, never hidden."""
+    return list(dict.fromkeys(str(v) for v in values if v not in (None, "")))
 
 
 @dataclass(frozen=True)
 class TradeoffPoint:
-    """One model at one precision: how fast, how accurate, how big, and under which conditions."""
+    """One variant of one model: how fast, how accurate, how big, and under which conditions."""
 
     model_id: str
     title: str
-    precision: str
+    variant: str
+    backend: Backend
+    format: NumberFormat
     latency_ms: float | None
     throughput_fps: float | None
     top1: float | None
     top1_ci95: tuple[float, float] | None
-    size_mb: float | None
+    size_mib: float | None
     trained: bool
-    benchmark: dict
-    dataset: dict | None
+    benchmark: dict = field(default_factory=dict)
+    dataset: dict | None = None
+    recipe: str = ""
+    latency_iqr_ms: float | None = None
+    stable: bool = True
+    unstable_reasons: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
 
     @property
+    def precision(self) -> str:
+        return "torch" if self.backend == Backend.TORCH else self.format.value
+
+    @property
+    def variant_title(self) -> str:
+        return variant_title(self.variant, self.backend, self.format)
+
+    @property
     def label(self) -> str:
-        return f"{short_title(self.title)} {precision_name(self.precision)}"
+        return f"{_short(self.title)} {self.variant_title}"
+
+    @property
+    def colour(self) -> str:
+        return variant_colour(self.variant, self.format)
 
     @property
     def complete(self) -> bool:
         """Both a latency and an accuracy: the point can sit on a speed/accuracy chart."""
         return self.latency_ms is not None and self.top1 is not None
 
+    @property
+    def run_id(self) -> str | None:
+        return self.benchmark.get("source")
+
 
 @dataclass(frozen=True)
 class Recommendation:
-    """The fastest point meeting the user's accuracy floor and latency budget, or why none does."""
+    """The fastest stable point meeting the accuracy floor and latency budget, or why none does."""
 
     point: TradeoffPoint | None
     reason: str
     candidates: tuple[TradeoffPoint, ...] = ()
+    floor: float | None = None
 
 
-def _precision_rank(precision: str) -> int:
-    return PRECISION_ORDER.index(precision) if precision in PRECISION_ORDER else len(PRECISION_ORDER)
+@dataclass(frozen=True)
+class TradeoffSet:
+    """Points plus what a view must say about them: runs mixed within a model, files skipped."""
+
+    points: tuple[TradeoffPoint, ...]
+    runs_by_model: dict[str, list[dict]]  # model -> [{source, created, variants}] of the runs its points use
+    damaged: tuple[DamagedResult, ...] = ()
+
+    @property
+    def mixed_runs(self) -> dict[str, list[dict]]:
+        """Models whose latencies come from more than one benchmark run."""
+        return {m: runs for m, runs in self.runs_by_model.items() if len(runs) > 1}
+
+    @property
+    def unstable(self) -> list[TradeoffPoint]:
+        return [p for p in self.points if p.latency_ms is not None and not p.stable]
 
 
-def _matches(run: dict, result: dict, *, device: str | None, hint: str | None) -> bool:
-    settings = run.get("settings") or {}
+def _short(title: str) -> str:
+    return title.split(" (", 1)[0].strip() or title
+
+
+def _matches(run: VariantRun, result: BenchmarkResult, *, device: str | None, hint: str | None) -> bool:
     if device is not None:
-        names = {str(settings.get("device") or ""), str(settings.get("device_name") or "")}
-        names.add(str(result.get("device_name") or ""))
+        names = {str(run.settings.get("device") or ""), str(run.settings.get("device_name") or ""), result.device_name}
         if device.lower() not in {n.lower() for n in names}:
             return False
-    # A run recorded without a hint (PyTorch needs none) stays as the reference whatever hint is chosen.
-    run_hint = settings.get("hint")
-    return hint is None or not run_hint or str(run_hint).lower() == hint.lower()
+    # A run recorded without a hint (PyTorch, ONNX Runtime) stays as the reference whatever hint is chosen.
+    return hint is None or not run.hint or str(run.hint).lower() == hint.lower()
 
 
-def _batch(run: dict) -> int:
-    return int((run.get("settings") or {}).get("batch") or 1)
+def _run_info(result: BenchmarkResult) -> dict:
+    return {
+        "source": Path(result.path or "").name,
+        "created": result.created,
+        "variants": result.variants,
+        "stable": result.stable,
+        "interleaved": result.interleaved,
+    }
 
 
-def usable_run(run: Mapping) -> bool:
-    """A run that has a numeric median latency: the least every view of a run relies on."""
-    median = (run.get("latency_ms") or {}).get("median") if isinstance(run, Mapping) else None
-    return isinstance(median, int | float) and median > 0
+def _pick_runs(
+    results: Sequence[BenchmarkResult], model_id: str, *, device, hint, batch, aliases: dict[str, str]
+) -> dict[str, tuple[VariantRun, BenchmarkResult]]:
+    """Variant -> (run, its result): from the latest run covering the most variants, then the newest others."""
+    candidates: list[tuple[BenchmarkResult, dict[str, VariantRun]]] = []
+    for result in results:
+        if result.model_id != model_id or result.grid:
+            continue
+        usable = {}
+        for run in result.runs:
+            if not _matches(run, result, device=device, hint=hint):
+                continue
+            if batch is not None and run.batch != batch:
+                continue
+            usable[aliases.get(run.variant, run.variant)] = run
+        if usable:
+            candidates.append((result, usable))
+    if not candidates:
+        return {}
+
+    # prefer batch 1 and the latency hint when unfiltered, then coverage, then recency
+    def rank(item) -> tuple:
+        result, usable = item
+        runs = list(usable.values())
+        preferred = all(r.batch == 1 for r in runs) and all((r.hint or PREFERRED_HINT) == PREFERRED_HINT for r in runs)
+        return (preferred, len(usable), result.created)
+
+    ordered = sorted(candidates, key=rank, reverse=True)
+    primary_result, primary = ordered[0]
+    chosen = {variant: (run, primary_result) for variant, run in primary.items()}
+    newest_first = sorted(candidates, key=lambda item: item[0].created, reverse=True)
+    for result, usable in newest_first:
+        for variant, run in usable.items():
+            chosen.setdefault(variant, (run, result))
+    return chosen
 
 
 def latest_runs(
@@ -140,120 +223,92 @@ def latest_runs(
     device: str | None = None,
     hint: str | None = None,
     batch: int | None = 1,
-) -> list[dict]:
-    """The latest benchmark run per (model, precision) matching the filters, ordered by model and precision.
-
-    A filter left as None still prefers the conditions latency is usually read under: batch 1 and the
-    LATENCY hint (or none); a run under other conditions is taken only when no such run exists.
-    Each run gains `device_name` and `_source` (its result file's name) when it lacks them.
-    """
-    wanted = set(model_ids) if model_ids is not None else None
-    chosen: dict[tuple[str, str], tuple[tuple[bool, bool], dict]] = {}
-    for result in workspace.results("benchmark"):
-        for run in result.get("runs") or []:
-            model_id = run.get("model_id") or result.get("model_id")
-            precision = run.get("precision")
-            if not model_id or not precision or (wanted is not None and model_id not in wanted):
-                continue
-            if not usable_run(run):  # a hand-edited or truncated file must not take a page down
-                continue
-            if not _matches(run, result, device=device, hint=hint):
-                continue
-            if batch is not None and _batch(run) != batch:
-                continue
-            run_hint = str((run.get("settings") or {}).get("hint") or PREFERRED_HINT).upper()
-            preference = (
-                _batch(run) == 1 or batch is not None,
-                run_hint == PREFERRED_HINT or hint is not None,
-            )
-            key = (model_id, precision)
-            if key in chosen and chosen[key][0] > preference:
-                continue
-            run = dict(run, model_id=model_id)
-            run.setdefault(
-                "device_name", (run.get("settings") or {}).get("device_name") or result.get("device_name")
-            )
-            run.setdefault("_source", Path(result.get("_path", "")).name)
-            chosen[key] = (preference, run)  # results come oldest first, so the last match is the latest
-    return [chosen[key][1] for key in sorted(chosen, key=lambda k: (k[0], _precision_rank(k[1])))]
+) -> list[tuple[VariantRun, BenchmarkResult]]:
+    """The run each (model, variant) takes its latency from, in model and display order."""
+    loaded = load_benchmarks(workspace)
+    wanted = set(model_ids) if model_ids is not None else {r.model_id for r in loaded}
+    found = []
+    for model_id in sorted(wanted):
+        aliases = _aliases(workspace, model_id)
+        picked = _pick_runs(loaded.items, model_id, device=device, hint=hint, batch=batch, aliases=aliases)
+        for variant in sorted(picked, key=lambda v: variant_order(v, picked[v][0].backend, picked[v][0].format)):
+            found.append(picked[variant])
+    return found
 
 
-def _scores(evaluation: dict) -> dict[str, dict]:
-    """Precision -> result row, only rows that carry an accuracy (a labelled set)."""
-    return {
-        row["precision"]: row
-        for row in evaluation.get("results") or []
-        if row.get("precision") and row.get("top1") is not None
-    }
+def _aliases(workspace: Workspace, model_id: str) -> dict[str, str]:
+    try:
+        return workspace.variant_aliases(model_id)
+    except (CoreError, OSError):
+        return {}
 
 
-def _primary(evaluations: Sequence[dict], needs: Iterable[str] = ()) -> dict | None:
-    """The latest evaluation covering the most precisions (with top-1), among those that cover `needs`."""
+def _usable_evaluations(evaluations: Sequence[EvaluationResult]) -> list[EvaluationResult]:
+    return [e for e in evaluations if e.trained and e.scored()]
+
+
+def _primary(evaluations: Sequence[EvaluationResult], needs: Iterable[str] = ()) -> EvaluationResult | None:
+    """The latest evaluation covering the most variants (with top-1), among those that cover `needs`."""
     needs = set(needs)
-    usable = [
-        e
-        for e in evaluations
-        if e.get("trained", True) is not False and _scores(e) and needs <= set(_scores(e))
-    ]
+    usable = [e for e in _usable_evaluations(evaluations) if needs <= set(e.scored())]
     # max() keeps the first of equals, so scan newest first to prefer the latest on a tie.
-    return max(reversed(usable), key=lambda e: len(_scores(e))) if usable else None
+    return max(reversed(usable), key=lambda e: len(e.scored())) if usable else None
 
 
-def latest_evaluation(workspace: Workspace, model_id: str, *, needs: Iterable[str] = ()) -> dict | None:
-    """The evaluation every page quotes for a model: the latest covering the most precisions.
+def latest_evaluation(workspace: Workspace, model_id: str, *, needs: Iterable[str] = ()) -> EvaluationResult | None:
+    """The evaluation every page quotes for a model: the latest covering the most variants.
 
-    `needs` narrows it to evaluations that measured those precisions together (FP32 next to INT8
-    must come from one run on one data set).
+    `needs` narrows it to evaluations that measured those variants together (FP32 next to INT8 must
+    come from one run on one data set).
     """
-    return _primary(workspace.results("evaluation", model_id), needs)
+    return _primary(load_evaluations(workspace, model_id).items, needs)
 
 
-def _pick_evaluations(evaluations: Sequence[dict]) -> tuple[dict | None, dict[str, dict]]:
-    """The primary evaluation (latest covering most precisions) and, per precision, the one to use."""
-    usable = [e for e in evaluations if e.get("trained", True) is not False and _scores(e)]
+def _pick_evaluations(
+    evaluations: Sequence[EvaluationResult],
+) -> tuple[EvaluationResult | None, dict[str, EvaluationResult]]:
+    usable = _usable_evaluations(evaluations)
     primary = _primary(usable)
     if primary is None:
         return None, {}
-    by_precision = dict.fromkeys(_scores(primary), primary)
+    by_variant = dict.fromkeys(primary.scored(), primary)
     for evaluation in reversed(usable):
-        for precision in _scores(evaluation):
-            by_precision.setdefault(precision, evaluation)
-    return primary, by_precision
+        for variant in evaluation.scored():
+            by_variant.setdefault(variant, evaluation)
+    return primary, by_variant
 
 
-def _evaluations_by_model(workspace: Workspace, model_ids: Iterable[str] | None) -> dict[str, list[dict]]:
-    wanted = set(model_ids) if model_ids is not None else None
-    grouped: dict[str, list[dict]] = {}
-    for evaluation in workspace.results("evaluation"):
-        model_id = evaluation.get("model_id")
-        if model_id and (wanted is None or model_id in wanted):
-            grouped.setdefault(model_id, []).append(evaluation)
-    return grouped
-
-
-def evaluations_used(
-    workspace: Workspace, *, model_ids: Iterable[str] | None = None
-) -> dict[str, list[dict]]:
+def evaluations_used(workspace: Workspace, *, model_ids: Iterable[str] | None = None) -> dict[str, list[EvaluationResult]]:
     """Per trained model, the evaluations whose figures the points use: the primary one first."""
+    grouped = _evaluations_by_model(workspace, model_ids)
     used = {}
-    for model_id, evaluations in sorted(_evaluations_by_model(workspace, model_ids).items()):
+    for model_id, evaluations in sorted(grouped.items()):
         if not _model_info(workspace, model_id, evaluations)[1]:
             continue
-        primary, by_precision = _pick_evaluations(evaluations)
+        primary, by_variant = _pick_evaluations(evaluations)
         if primary is not None:
-            others = {id(e): e for e in by_precision.values() if e is not primary}
+            others = {id(e): e for e in by_variant.values() if e is not primary}
             used[model_id] = [primary, *others.values()]
     return used
 
 
-def _model_info(workspace: Workspace, model_id: str, evaluations: Sequence[dict]) -> tuple[str, bool]:
+def _evaluations_by_model(workspace: Workspace, model_ids: Iterable[str] | None) -> dict[str, list[EvaluationResult]]:
+    wanted = set(model_ids) if model_ids is not None else None
+    grouped: dict[str, list[EvaluationResult]] = {}
+    for evaluation in load_evaluations(workspace):
+        if wanted is None or evaluation.model_id in wanted:
+            grouped.setdefault(evaluation.model_id, []).append(evaluation)
+    return grouped
+
+
+def _model_info(workspace: Workspace, model_id: str, evaluations: Sequence[EvaluationResult]) -> tuple[str, bool]:
     """Title and trained flag from the registry; for a model it no longer knows, from its latest evaluation."""
-    from core.registry import get_model  # the registry's built-in list pulls torchvision in lazily
+    from core.registry import get_model
 
     try:
         spec = get_model(model_id, workspace)
     except CoreError:
-        return model_id, not evaluations or evaluations[-1].get("trained") is not False
+        return model_id, not evaluations or evaluations[-1].trained
     return spec.title, spec.trained
 
 
@@ -266,131 +321,195 @@ def _parse_time(value) -> datetime | None:
 
 
 def _newer(a, b) -> bool:
-    """True when time `a` is known to be after time `b`."""
     first, second = _parse_time(a), _parse_time(b)
     return first is not None and second is not None and first > second
 
 
-def _benchmark_settings(run: dict) -> dict:
-    settings = run.get("settings") or {}
+def _benchmark_settings(run: VariantRun, result: BenchmarkResult) -> dict:
+    s = run.settings
+    machine = result.machine or {}
     return {
-        "device": settings.get("device"),
-        "device_name": run.get("device_name") or settings.get("device_name"),
-        "hint": settings.get("hint"),
-        "batch": settings.get("batch"),
-        "threads": settings.get("threads"),
-        "streams": settings.get("streams"),
-        "nireq": settings.get("nireq"),
-        "inference_precision": settings.get("inference_precision"),
-        "throughput_method": settings.get("throughput_method"),
-        "created": run.get("created"),
-        "versions": run.get("versions") or {},
-        "source": run.get("_source"),
+        "device": s.get("device"),
+        "device_name": s.get("device_name") or result.device_name,
+        "cpu": machine.get("brand") or s.get("device_name") or result.device_name,
+        "isa": machine.get("isa"),
+        "hint": s.get("hint"),
+        "batch": run.batch,
+        "threads": s.get("threads"),
+        "streams": s.get("streams"),
+        "nireq": s.get("nireq"),
+        "inference_precision": s.get("inference_precision"),
+        "throughput_method": s.get("throughput_method"),
+        "runtime": s.get("runtime"),
+        "created": run.created or result.created,
+        "versions": run.versions,
+        "source": Path(result.path or "").name,
+        "rounds": result.rounds,
+        "iterations": run.iterations.get("latency"),
     }
 
 
-def _dataset_info(evaluation: dict) -> dict:
-    dataset = evaluation.get("dataset") or {}
+def _dataset_info(evaluation: EvaluationResult) -> dict:
     return {
-        "name": dataset.get("name") or dataset.get("ref") or "unnamed set",
-        "size": dataset.get("size"),
-        "ref": dataset.get("ref"),
-        "created": evaluation.get("created"),
-        "source": Path(evaluation.get("_path", "")).name,
+        "name": evaluation.dataset_name,
+        "size": evaluation.dataset_size,
+        "ref": evaluation.dataset.get("ref"),
+        "created": evaluation.created,
+        "source": Path(evaluation.path or "").name,
     }
 
 
-def collect_points(
+def collect(
     workspace: Workspace,
     *,
     model_ids: Iterable[str] | None = None,
     device: str | None = None,
     hint: str | None = None,
     batch: int | None = 1,
-) -> list[TradeoffPoint]:
-    """One point per (model, precision) that has a matching benchmark run or a labelled evaluation.
+) -> TradeoffSet:
+    """One point per (model, variant) that has a matching benchmark run or a labelled evaluation."""
+    benchmarks = load_benchmarks(workspace)
+    evaluations_loaded = load_evaluations(workspace)
+    wanted = set(model_ids) if model_ids is not None else None
+    grouped: dict[str, list[EvaluationResult]] = {}
+    for evaluation in evaluations_loaded:
+        if wanted is None or evaluation.model_id in wanted:
+            grouped.setdefault(evaluation.model_id, []).append(evaluation)
+    bench_models = {r.model_id for r in benchmarks if wanted is None or r.model_id in wanted}
+    points: list[TradeoffPoint] = []
+    runs_by_model: dict[str, list[dict]] = {}
+    for model_id in sorted(bench_models | set(grouped)):
+        aliases = _aliases(workspace, model_id)
+        runs = _pick_runs(benchmarks.items, model_id, device=device, hint=hint, batch=batch, aliases=aliases)
+        title, trained = _model_info(workspace, model_id, grouped.get(model_id, []))
+        primary, by_variant = _pick_evaluations(grouped.get(model_id, [])) if trained else (None, {})
+        by_variant = {aliases.get(k, k): v for k, v in by_variant.items()}
+        try:
+            stored = {v.id: v for v in workspace.variants(model_id)}
+        except (CoreError, OSError):
+            stored = {}
+        used_runs = {}
+        for _, result in runs.values():
+            used_runs.setdefault(Path(result.path or "").name, _run_info(result))
+        if used_runs:
+            runs_by_model[model_id] = sorted(used_runs.values(), key=lambda r: r["created"])
+        names = set(runs) | set(by_variant)
+        kinds = {}
+        for name in names:
+            if name in runs:
+                kinds[name] = (runs[name][0].backend, runs[name][0].format)
+            elif name in stored:
+                kinds[name] = (stored[name].backend, stored[name].format)
+            else:
+                score = by_variant[name].score(_original(by_variant[name], name, aliases))
+                kinds[name] = (score.backend, score.format)
+        for name in sorted(names, key=lambda n: variant_order(n, *kinds[n])):
+            points.append(
+                _point(
+                    model_id,
+                    title,
+                    name,
+                    kinds[name],
+                    trained,
+                    runs.get(name),
+                    by_variant.get(name),
+                    primary,
+                    stored,
+                    aliases,
+                    multiple_runs=len(used_runs) > 1,
+                )
+            )
+    damaged = (*benchmarks.damaged, *evaluations_loaded.damaged)
+    return TradeoffSet(tuple(points), runs_by_model, tuple(damaged))
 
-    Accuracy comes from one evaluation per model where possible (the latest covering most
-    precisions), so all its precisions are compared on the same images; untrained models get none.
-    """
-    model_ids = list(model_ids) if model_ids is not None else None
-    runs = {
-        (r["model_id"], r["precision"]): r
-        for r in latest_runs(workspace, model_ids=model_ids, device=device, hint=hint, batch=batch)
-    }
-    evaluations = _evaluations_by_model(workspace, model_ids)
-    points = []
-    for model_id in sorted({m for m, _ in runs} | set(evaluations)):
-        title, trained = _model_info(workspace, model_id, evaluations.get(model_id, []))
-        primary, by_precision = _pick_evaluations(evaluations.get(model_id, [])) if trained else (None, {})
-        artifacts = {a.precision.value: a for a in workspace.artifacts(model_id)}
-        precisions = {p for m, p in runs if m == model_id} | set(by_precision)
-        for precision in sorted(precisions, key=_precision_rank):
-            run = runs.get((model_id, precision))
-            evaluation = by_precision.get(precision)
-            points.append(_point(model_id, title, precision, trained, run, evaluation, primary, artifacts))
-    return points
+
+def collect_points(workspace: Workspace, **filters) -> list[TradeoffPoint]:
+    return list(collect(workspace, **filters).points)
 
 
-def _point(model_id, title, precision, trained, run, evaluation, primary, artifacts) -> TradeoffPoint:
+def _original(evaluation: EvaluationResult, name: str, aliases: dict[str, str]) -> str:
+    """The name a variant had inside an evaluation saved before it was renamed."""
+    if name in evaluation.scored():
+        return name
+    return next((old for old, new in aliases.items() if new == name and old in evaluation.scored()), name)
+
+
+def _point(
+    model_id, title, variant, kind, trained, picked, evaluation, primary, stored, aliases, *, multiple_runs: bool
+) -> TradeoffPoint:
+    backend, fmt = kind
     notes = []
-    latency = throughput = None
-    if run is None:
+    latency = throughput = iqr = None
+    bench: dict = {}
+    stable, reasons = True, ()
+    if picked is None:
         notes.append("no benchmark run matches the chosen device, hint and batch")
     else:
-        latency = (run.get("latency_ms") or {}).get("median")
-        throughput = run.get("throughput_fps")
-        if _batch(run) != 1:
-            notes.append(f"latency measured at batch {_batch(run)}, not per single image")
-        run_hint = (run.get("settings") or {}).get("hint")
-        if run_hint and str(run_hint).upper() != PREFERRED_HINT:
-            notes.append(f"measured with the {run_hint} hint: single-request latency is not its aim")
+        run, result = picked
+        latency, throughput, iqr = run.median_ms, run.throughput_fps, run.latency.iqr
+        bench = _benchmark_settings(run, result)
+        stable, reasons = run.stable, run.unstable_reasons
+        if run.batch != 1:
+            notes.append(f"latency measured at batch {run.batch}, not per single image")
+        if run.hint and str(run.hint).lower() != PREFERRED_HINT:
+            notes.append(f"measured with the {run.hint} hint: single-request latency is not its aim")
+        if multiple_runs:
+            notes.append(f"latency from the benchmark run of {result.created} ({bench['source']})")
+        if not stable:
+            notes.append("unstable: " + "; ".join(reasons) + "; measure again")
 
     top1 = ci = None
+    dataset = None
     if not trained:
         notes.append("untrained: latency only")
     elif evaluation is None:
-        notes.append("no accuracy yet: evaluate this precision on a labelled set")
+        notes.append("no accuracy yet: evaluate this variant on a labelled set")
     else:
-        row = _scores(evaluation)[precision]
-        top1 = float(row["top1"])
-        ci = tuple(float(v) for v in row["top1_ci95"]) if row.get("top1_ci95") else None
+        score = evaluation.score(_original(evaluation, variant, aliases))
+        top1, ci = score.top1, score.top1_ci95
+        dataset = _dataset_info(evaluation)
         if evaluation is not primary:
-            info = _dataset_info(evaluation)
             notes.append(
-                f"accuracy from another evaluation ({info['name']}, {info['size']} images, "
-                f"{info['created']}) than this model's other precisions"
+                f"accuracy from another evaluation ({dataset['name']}, {dataset['size']} images, "
+                f"{dataset['created']}) than this model's other variants"
             )
 
-    size_mb = None
-    if precision == "torch":
-        fp32 = artifacts.get("fp32")
-        if fp32 is not None and fp32.bin.is_file():
-            size_mb = fp32.bin.stat().st_size / MB
-            notes.append("size approximated by the FP32 weights (model.bin of the FP32 IR)")
-    elif precision in artifacts:
-        artifact = artifacts[precision]
-        size_mb = artifact.size_bytes / MB
-        for what, source in (("benchmark", run), ("evaluation", evaluation)):
-            if source is not None and _newer(artifact.manifest.get("created"), source.get("created")):
-                notes.append(
-                    f"the {precision_name(precision)} model was replaced after this {what}; re-run it"
-                )
+    size = None
+    recipe = ""
+    if backend == Backend.TORCH:
+        fp32 = stored.get("fp32")
+        if fp32 is not None:
+            size = fp32.size_bytes / MIB
+            notes.append("size approximated by the FP32 IR's weights")
+        recipe = "the PyTorch model itself (eager)"
+    elif variant in stored:
+        found = stored[variant]
+        size = found.size_bytes / MIB
+        recipe = found.recipe.summary()
+        for what, when in (("benchmark", bench.get("created")), ("evaluation", (dataset or {}).get("created"))):
+            if when and _newer(found.created, when):
+                notes.append(f"{found.title} was replaced after this {what}; measure it again")
     else:
-        notes.append("no artifact on disk any more: size unknown")
+        notes.append("no such variant on disk any more: size unknown")
 
     return TradeoffPoint(
         model_id=model_id,
         title=title,
-        precision=precision,
-        latency_ms=float(latency) if latency is not None else None,
-        throughput_fps=float(throughput) if throughput is not None else None,
+        variant=variant,
+        backend=backend,
+        format=fmt,
+        latency_ms=latency,
+        throughput_fps=throughput,
         top1=top1,
         top1_ci95=ci,
-        size_mb=size_mb,
+        size_mib=size,
         trained=trained,
-        benchmark=_benchmark_settings(run) if run is not None else {},
-        dataset=_dataset_info(evaluation) if evaluation is not None else None,
+        benchmark=bench,
+        dataset=dataset,
+        recipe=recipe,
+        latency_iqr_ms=iqr,
+        stable=stable,
+        unstable_reasons=tuple(reasons),
         notes=tuple(notes),
     )
 
@@ -401,18 +520,11 @@ def pareto_front(points: Iterable[TradeoffPoint]) -> list[TradeoffPoint]:
 
     def dominated(p: TradeoffPoint) -> bool:
         return any(
-            q.latency_ms <= p.latency_ms
-            and q.top1 >= p.top1
-            and (q.latency_ms < p.latency_ms or q.top1 > p.top1)
+            q.latency_ms <= p.latency_ms and q.top1 >= p.top1 and (q.latency_ms < p.latency_ms or q.top1 > p.top1)
             for q in complete
         )
 
     return sorted((p for p in complete if not dominated(p)), key=lambda p: (p.latency_ms, -p.top1))
-
-
-def distinct_values(values: Iterable) -> list[str]:
-    """Distinct values in first-seen order, so a mixed set of measurement conditions is shown, never hidden."""
-    return list(dict.fromkeys(str(v) for v in values if v not in (None, "")))
 
 
 def _pct(value: float) -> str:
@@ -428,86 +540,106 @@ def recommend(
     *,
     min_top1: float | None = None,
     max_latency_ms: float | None = None,
+    within_points: float = DEFAULT_WITHIN_POINTS,
 ) -> Recommendation:
-    """The fastest point whose accuracy is known and meets the floor, within the latency budget.
+    """The fastest stable point whose accuracy is known and meets the floor, within the latency budget.
 
-    Points without a measured accuracy are never recommended: their cost is unknown. Ties in
-    latency go to the smaller model.
+    Without an explicit floor the floor is "within `within_points` of the most accurate variant", so the
+    default never trades real accuracy for speed. Points without a measured accuracy are never
+    recommended (their cost is unknown), nor are unstable figures. Ties in latency go to the smaller model.
     """
     complete = [p for p in points if p.complete]
     if not complete:
-        return Recommendation(
-            None, "no point has both a latency and an accuracy yet; run a benchmark and an evaluation"
-        )
-    accurate = [p for p in complete if min_top1 is None or p.top1 >= min_top1]
-    fast = [p for p in complete if max_latency_ms is None or p.latency_ms <= max_latency_ms]
-    both = sorted(
-        (p for p in accurate if p in fast),
-        key=lambda p: (p.latency_ms, p.size_mb if p.size_mb is not None else float("inf"), -p.top1),
+        return Recommendation(None, "no point has both a latency and an accuracy yet; run a benchmark and an evaluation")
+    best_top1 = max(p.top1 for p in complete)
+    floor = min_top1 if min_top1 is not None else best_top1 - within_points / 100
+    floor_text = (
+        f"at least {_pct(min_top1)} top-1"
+        if min_top1 is not None
+        else f"within {within_points:g} point{'s' if within_points != 1 else ''} of the best top-1 ({_pct(best_top1)})"
     )
-    floor = f"{_pct(min_top1)} top-1" if min_top1 is not None else ""
-    budget = f"{_ms(max_latency_ms)}" if max_latency_ms is not None else ""
-    if both:
-        best = both[0]
-        limits = " and ".join(
-            part for part in (floor and f"at least {floor}", budget and f"within {budget}") if part
-        )
+    accurate = [p for p in complete if p.top1 >= floor - 1e-12]
+    fast = [p for p in complete if max_latency_ms is None or p.latency_ms <= max_latency_ms]
+    qualifying = sorted(
+        (p for p in accurate if p in fast),
+        key=lambda p: (p.latency_ms, p.size_mib if p.size_mib is not None else float("inf"), -p.top1),
+    )
+    stable = [p for p in qualifying if p.stable]
+    budget = _ms(max_latency_ms) if max_latency_ms is not None else ""
+    if stable:
+        best = stable[0]
+        limits = floor_text + (f" and within {budget}" if budget else "")
         reason = (
-            f"{best.label}: the fastest at {_ms(best.latency_ms)} median latency with "
-            f"{_pct(best.top1)} top-1"
-            + (f" ({limits})" if limits else "")
-            + f"; {len(both)} of {len(complete)} measured points qualify"
+            f"{best.label}: the fastest at {_ms(best.latency_ms)} median latency with {_pct(best.top1)} top-1 "
+            f"({limits}); {len(stable)} of {len(complete)} measured points qualify"
         )
-        return Recommendation(best, reason, tuple(both))
-
+        skipped = [p for p in qualifying if not p.stable and p.latency_ms < best.latency_ms]
+        if skipped:
+            reason += (
+                f"; {', '.join(p.label for p in skipped)} measured faster but unstable: measure again to compare"
+            )
+        return Recommendation(best, reason, tuple(stable), floor)
+    if qualifying:
+        names = ", ".join(p.label for p in qualifying)
+        return Recommendation(
+            None,
+            f"the points that qualify ({names}) come from unstable measurements (the machine was busy); "
+            "measure them again before choosing",
+            (),
+            floor,
+        )
     most_accurate = max(complete, key=lambda p: p.top1)
     fastest = min(complete, key=lambda p: p.latency_ms)
     if not accurate and max_latency_ms is None:
-        best = f"{most_accurate.label} at {_pct(most_accurate.top1)}"
-        reason = f"no model reaches {floor}; the most accurate is {best}"
-    elif not fast and min_top1 is None:
+        reason = f"no model reaches {floor_text}; the most accurate is {most_accurate.label} at {_pct(most_accurate.top1)}"
+    elif not fast and not accurate:
+        reason = f"no model reaches {floor_text} within {budget}"
+    elif not fast:
         reason = f"no model runs within {budget}; the fastest is {fastest.label} at {_ms(fastest.latency_ms)}"
     else:
         closest = []
-        if accurate:
-            p = min(accurate, key=lambda p: p.latency_ms)
-            closest.append(f"{p.label} reaches it at {_ms(p.latency_ms)}")
-        else:
-            closest.append(f"the most accurate, {most_accurate.label}, reaches {_pct(most_accurate.top1)}")
-        if fast:
-            p = max(fast, key=lambda p: p.top1)
-            closest.append(f"within budget the most accurate is {p.label} at {_pct(p.top1)}")
-        else:
-            closest.append(f"the fastest, {fastest.label}, takes {_ms(fastest.latency_ms)}")
-        reason = f"no model reaches {floor} within {budget}; the closest: " + "; ".join(closest)
-    return Recommendation(None, reason, ())
+        p = min(accurate, key=lambda p: p.latency_ms)
+        closest.append(f"{p.label} reaches it at {_ms(p.latency_ms)}")
+        q = max(fast, key=lambda p: p.top1)
+        closest.append(f"within budget the most accurate is {q.label} at {_pct(q.top1)}")
+        reason = f"no model reaches {floor_text} within {budget}; the closest: " + "; ".join(closest)
+    return Recommendation(None, reason, (), floor)
 
 
 def points_table(points: Iterable[TradeoffPoint]) -> list[dict]:
-    """Flat rows (percent and MB rounded for reading) with the conditions each figure was measured under."""
+    """Flat rows (percent and MiB rounded for reading) with the conditions each figure was measured under."""
     rows = []
     for p in points:
         bench = p.benchmark
         dataset = p.dataset or {}
         rows.append(
             {
-                "model": short_title(p.title),
+                "model": _short(p.title),
                 "model_id": p.model_id,
-                "precision": precision_name(p.precision),
+                "variant": p.variant,
+                "precision": p.variant_title,
+                "backend": p.backend.value,
+                "recipe": p.recipe,
                 "latency_ms": _round(p.latency_ms, 3),
+                "latency_iqr_ms": _round(p.latency_iqr_ms, 3),
+                "stable": p.stable if p.latency_ms is not None else None,
                 "throughput_fps": _round(p.throughput_fps, 1),
                 "top1_pct": _round(p.top1 * 100 if p.top1 is not None else None, 2),
                 "top1_ci95_low_pct": _round(p.top1_ci95[0] * 100 if p.top1_ci95 else None, 2),
                 "top1_ci95_high_pct": _round(p.top1_ci95[1] * 100 if p.top1_ci95 else None, 2),
-                "size_mb": _round(p.size_mb, 3),
+                "size_mib": _round(p.size_mib, 3),
                 "trained": p.trained,
+                "cpu": bench.get("cpu"),
+                "isa": ", ".join(bench.get("isa") or []) or None,
                 "device": bench.get("device"),
                 "device_name": bench.get("device_name"),
+                "executed_as": bench.get("inference_precision"),
                 "hint": bench.get("hint"),
                 "batch": bench.get("batch"),
                 "threads": bench.get("threads"),
                 "streams": bench.get("streams"),
                 "benchmarked": bench.get("created"),
+                "benchmark_run": bench.get("source"),
                 "dataset": dataset.get("name"),
                 "dataset_size": dataset.get("size"),
                 "notes": "; ".join(p.notes),

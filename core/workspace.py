@@ -1,12 +1,17 @@
-"""The one folder where every artifact, result and job lives, and how it is written safely.
+"""The one folder where every variant, result and job lives, and how it is written safely.
 
-An artifact is written into a temporary folder beside its final place, its manifest last, then
-renamed into place; an artifact it replaces moves to `.history/`. A crash therefore never leaves a
-half model that looks whole, and nothing saved is lost.
+A variant is written into a private staging folder, its files flushed to disk, its manifest
+last, then swapped into place under a per-model lock; a variant it replaces moves to `.history/`.
+The swap is journalled, so a crash between its two renames is rolled forward (or back) the next
+time the model is read: a model never loses its FP32 to a badly timed kill. A full disk is said in
+plain words with the numbers, and every temporary file of a failed write is removed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -14,48 +19,53 @@ import platform
 import re
 import shutil
 import threading
+import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from importlib import metadata
 from pathlib import Path
 
-from core.errors import InputError, ModelNotFoundError
+from core.errors import DiskFullError, InputError, ModelNotFoundError, WorkspaceBusyError
+from core.variants import (
+    REFERENCE,
+    Variant,
+    check_new_variant_id,
+    check_variant_id,
+    free_variant_id,
+    missing_variant_message,
+    variant_from_manifest,
+)
 
 __all__ = [
-    "Artifact",
-    "Precision",
+    "DISK_RESERVE_ENV",
+    "ENV_VAR",
+    "JOB_SPACE_MB",
+    "MANIFEST",
+    "DamagedResult",
     "Workspace",
+    "check_model_id",
     "default_workspace",
+    "disk_full_guard",
+    "file_sha256",
     "library_versions",
     "utc_stamp",
+    "write_json",
 ]
 
 ENV_VAR = "OVDASH_WORKSPACE"
+DISK_RESERVE_ENV = "OVDASH_DISK_RESERVE_MB"
+DEFAULT_DISK_RESERVE_MB = 500
+JOB_SPACE_MB = 200  # what a job is assumed to write at most, checked with the reserve before it starts
 MANIFEST = "manifest.json"
+HISTORY = ".history"
 HISTORY_KEEP = 3
-_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-
-
-class Precision(StrEnum):
-    TORCH = "torch"
-    FP32 = "fp32"
-    FP16 = "fp16"
-    INT8 = "int8"
-
-    @classmethod
-    def parse(cls, value: str) -> Precision:
-        try:
-            return cls(str(value).lower())
-        except ValueError:
-            choices = ", ".join(p.value for p in cls)
-            raise InputError(f"unknown precision {value!r}; choose one of {choices}") from None
-
-
-IR_PRECISIONS = (Precision.FP32, Precision.FP16, Precision.INT8)
+LOCK_TIMEOUT_S = 30.0
+_ID_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+_STAMP_RE = re.compile(r"^(?P<variant>.+)-(?P<stamp>\d{8}T\d{12}Z)$")
+_NOT_VARIANTS = {"source", HISTORY}
+_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
 def utc_stamp() -> str:
@@ -65,7 +75,7 @@ def utc_stamp() -> str:
 def library_versions() -> dict[str, str]:
     """Versions of the libraries whose behaviour shapes a result, for manifests and benchmarks."""
     versions = {"python": platform.python_version()}
-    for name in ("openvino", "nncf", "torch", "torchvision", "onnx", "numpy"):
+    for name in ("openvino", "nncf", "torch", "torchvision", "onnx", "onnxruntime", "numpy"):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -82,42 +92,102 @@ def file_sha256(path: Path) -> str:
 
 
 def check_model_id(model_id: str) -> str:
-    if not _ID_RE.match(model_id or ""):
+    """A model id is 1-64 lowercase letters, digits, '.', '_' or '-', the whole string (no newline)."""
+    if not isinstance(model_id, str) or not _ID_RE.fullmatch(model_id):
         raise InputError(
             f"model id {model_id!r} is not allowed; use 1-64 lowercase letters, digits, '.', '_' or '-'"
         )
     return model_id
 
 
+# durable writes ---------------------------------------------------------------------------------
+
+
+def _fsync_path(path: Path) -> None:
+    """Flush a file or a folder entry to disk (a rename is durable only once its folder is)."""
+    flags = os.O_RDONLY | (os.O_DIRECTORY if path.is_dir() else 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _free_mb(path: Path) -> float:
+    try:
+        return shutil.disk_usage(path).free / 1e6
+    except OSError:
+        return float("nan")
+
+
+def disk_reserve_mb() -> float:
+    try:
+        return float(os.environ.get(DISK_RESERVE_ENV, DEFAULT_DISK_RESERVE_MB))
+    except ValueError:
+        return float(DEFAULT_DISK_RESERVE_MB)
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("no space left" in text or "iostream error" in text)
+
+
+def _disk_full_message(root: Path, what: str, needed_mb: float | None = None) -> str:
+    free = _free_mb(root)
+    need = f", {needed_mb:,.0f} MB needed" if needed_mb is not None else ""
+    return (
+        f"the disk is full while {what}: {free:,.0f} MB free in {root}{need}; free some space, or point "
+        f"{ENV_VAR} at a larger disk, then try again (nothing was saved, earlier work is intact)"
+    )
+
+
+@contextlib.contextmanager
+def disk_full_guard(root: Path, what: str, *, needed_mb: float | None = None) -> Iterator[None]:
+    """Turn the many faces of a full disk (ENOSPC, a quota, OpenVINO's 'iostream error') into one message."""
+    try:
+        yield
+    except (OSError, RuntimeError) as exc:
+        if _is_disk_full(exc):
+            raise DiskFullError(_disk_full_message(Path(root), what, needed_mb)) from exc
+        raise
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write JSON atomically and durably: a reader sees the old file or the new one, never half of one."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with disk_full_guard(path.parent, f"saving {path.name}"):
+            with open(tmp, "w", encoding="utf-8") as handle:
+                handle.write(json.dumps(data, indent=2, sort_keys=False, default=str))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_path(path.parent)
+
+
 @dataclass(frozen=True)
-class Artifact:
-    """One saved IR of one model at one precision."""
+class DamagedResult:
+    """A result file that cannot be used, and why: shown as one 'skipped' line, never a crash."""
 
-    model_id: str
-    precision: Precision
-    folder: Path
-    manifest: dict = field(compare=False, repr=False)
+    path: Path
+    reason: str
 
-    @property
-    def xml(self) -> Path:
-        return self.folder / "model.xml"
-
-    @property
-    def bin(self) -> Path:
-        return self.folder / "model.bin"
-
-    @property
-    def size_bytes(self) -> int:
-        return self.xml.stat().st_size + self.bin.stat().st_size
-
-    @property
-    def fingerprint(self) -> str:
-        """Changes whenever the artifact is replaced: keys caches of compiled models."""
-        return self.manifest.get("files", {}).get("model.bin", {}).get("sha256", "")[:16]
+    def __str__(self) -> str:
+        return f"{self.path.name}: {self.reason}"
 
 
 class Workspace:
-    """Paths and safe writes under one root folder."""
+    """Paths, locks and safe writes under one root folder."""
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root).expanduser().resolve()
@@ -147,102 +217,261 @@ class Workspace:
         return self.models_dir / check_model_id(model_id)
 
     def tmp_dir(self) -> Path:
-        """A fresh private folder on the same file system, for atomic renames."""
-        path = self.root / "tmp" / uuid.uuid4().hex
+        """A fresh private folder on the same file system (for atomic renames), tagged with this
+        process, so a start-up clean-up can tell a dead process's leftovers from live work."""
+        path = self.root / "tmp" / f"{os.getpid()}-{_process_start(os.getpid())}-{uuid.uuid4().hex[:12]}"
         path.mkdir(parents=True)
         return path
 
-    # artifacts -------------------------------------------------------------------------------
+    def model_ids(self) -> list[str]:
+        return sorted(p.name for p in self.models_dir.iterdir() if p.is_dir() and _ID_RE.fullmatch(p.name))
 
-    def artifact(self, model_id: str, precision: Precision | str) -> Artifact | None:
-        precision = Precision.parse(precision)
-        folder = self.model_dir(model_id) / precision.value
-        manifest_path = folder / MANIFEST
-        if not manifest_path.is_file():
+    # disk ----------------------------------------------------------------------------------------
+
+    def free_mb(self) -> float:
+        return _free_mb(self.root)
+
+    def check_free_space(self, needed_mb: float, what: str) -> None:
+        """Refuse to start work that would leave less than the reserve free (`OVDASH_DISK_RESERVE_MB`)."""
+        free, reserve = self.free_mb(), disk_reserve_mb()
+        if free == free and free - needed_mb < reserve:  # NaN (unknown) never refuses
+            raise DiskFullError(
+                f"not enough free disk for {what}: {free:,.0f} MB free in {self.root}, about {needed_mb:,.0f} MB "
+                f"needed plus a reserve of {reserve:,.0f} MB; free some space or point {ENV_VAR} at a larger "
+                f"disk ({DISK_RESERVE_ENV} sets the reserve)"
+            )
+
+    # locks ---------------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def model_lock(self, model_id: str, *, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+        """Serialise writers of one model across threads and processes (an flock on models/<id>/.lock)."""
+        folder = self.model_dir(model_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = open(folder / ".lock", "a+")  # noqa: SIM115 - held for the lock's lifetime
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise WorkspaceBusyError(
+                            f"another job is saving a variant of {model_id} and has not finished within "
+                            f"{timeout:.0f} s; try again when it is done"
+                        ) from None
+                    time.sleep(0.05)
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+
+    # variants ------------------------------------------------------------------------------------
+
+    def variants(self, model_id: str) -> list[Variant]:
+        """The stored variants of a model (not the PyTorch reference), in display order."""
+        folder = self.model_dir(model_id)
+        if not folder.is_dir():
+            return []
+        self._recover(model_id)
+        found = []
+        for entry in sorted(folder.iterdir()):
+            if not entry.is_dir() or entry.name in _NOT_VARIANTS or entry.name.startswith("."):
+                continue
+            variant = self._read_variant(model_id, entry)
+            if variant is not None:
+                found.append(variant)
+        return sorted(found, key=lambda v: v.order)
+
+    def all_variants(self) -> list[Variant]:
+        return [v for model_id in self.model_ids() for v in self.variants(model_id)]
+
+    def variant(self, model_id: str, variant_id: str) -> Variant | None:
+        check_variant_id(variant_id)
+        if variant_id == REFERENCE:
+            return None
+        self._recover(model_id)
+        return self._read_variant(model_id, self.model_dir(model_id) / variant_id)
+
+    def require_variant(self, model_id: str, variant_id: str) -> Variant:
+        found = self.variant(model_id, variant_id)
+        if found is None:
+            raise ModelNotFoundError(missing_variant_message(model_id, variant_id, [v.id for v in self.variants(model_id)]))
+        return found
+
+    def _read_variant(self, model_id: str, folder: Path) -> Variant | None:
+        path = folder / MANIFEST
+        if not path.is_file():
             return None
         try:
-            manifest = json.loads(manifest_path.read_text())
-        except (OSError, json.JSONDecodeError):
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
             return None
-        return Artifact(model_id, precision, folder, manifest)
+        if not isinstance(manifest, dict):
+            return None
+        return variant_from_manifest(model_id, folder, manifest)
 
-    def require_artifact(self, model_id: str, precision: Precision | str) -> Artifact:
-        found = self.artifact(model_id, precision)
-        if found is None:
-            precision = Precision.parse(precision)
-            how = (
-                f"python -m core quantize --model {model_id}"
-                if precision == Precision.INT8
-                else f"python -m core convert --model {model_id}"
-            )
-            raise ModelNotFoundError(
-                f"{model_id} has no {precision.value.upper()} model yet; create it first "
-                f"(Models page, or `{how}`)"
-            )
-        return found
+    def variant_aliases(self, model_id: str) -> dict[str, str]:
+        """Old names of renamed variants -> their current names, so older results still find them."""
+        aliases = {}
+        for variant in self.variants(model_id):
+            for old in variant.manifest.get("aliases") or []:
+                aliases[str(old)] = variant.id
+        return aliases
 
-    def artifacts(self, model_id: str | None = None) -> list[Artifact]:
-        ids = [model_id] if model_id else self.model_ids()
-        found = []
-        for mid in ids:
-            for precision in IR_PRECISIONS:
-                artifact = self.artifact(mid, precision)
-                if artifact:
-                    found.append(artifact)
-        return found
+    @contextlib.contextmanager
+    def write_variant(
+        self,
+        model_id: str,
+        variant_id: str,
+        manifest: dict,
+        *,
+        on_conflict: str = "replace",
+        result: list | None = None,
+    ) -> Iterator[Path]:
+        """Yield a staging folder; on success flush its files, write the manifest last and swap it in.
 
-    def model_ids(self) -> list[str]:
-        return sorted(p.name for p in self.models_dir.iterdir() if p.is_dir() and _ID_RE.match(p.name))
-
-    @contextmanager
-    def write_artifact(self, model_id: str, precision: Precision | str, manifest: dict) -> Iterator[Path]:
-        """Yield a temporary folder; on success hash its files, write the manifest last, swap it in.
-
-        On an exception nothing in the workspace changes.
+        `on_conflict` decides what happens when the variant already exists: "replace" (the old one
+        moves to history), "rename" (this one lands as `<id>-2`, ...), or "fail". The final Variant is
+        appended to `result` when given. On an exception nothing in the workspace changes.
         """
-        precision = Precision.parse(precision)
-        final = self.model_dir(model_id) / precision.value
+        check_new_variant_id(variant_id)
+        if on_conflict not in ("replace", "rename", "fail"):
+            raise InputError(f"unknown on_conflict {on_conflict!r}; use replace, rename or fail")
         staging = self.tmp_dir()
         try:
-            yield staging
-            files = {
-                p.name: {"bytes": p.stat().st_size, "sha256": file_sha256(p)}
-                for p in sorted(staging.iterdir())
-                if p.is_file()
-            }
-            full = {
-                "model_id": model_id,
-                "precision": precision.value,
-                "created": datetime.now(UTC).isoformat(timespec="seconds"),
-                "versions": library_versions(),
-                **manifest,
-                "files": files,
-            }
-            write_json(staging / MANIFEST, full)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            if final.exists():
-                self._retire(final, precision)
-            os.replace(staging, final)
+            with disk_full_guard(self.root, f"saving {model_id} {variant_id}"):
+                yield staging
+                files = {}
+                for path in sorted(staging.iterdir()):
+                    if path.is_file():
+                        _fsync_path(path)
+                        files[path.name] = {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
+                with self.model_lock(model_id):
+                    final_id = variant_id
+                    if (self.model_dir(model_id) / variant_id).exists():
+                        if on_conflict == "fail":
+                            raise InputError(
+                                f"{model_id} already has a variant named {variant_id!r}; choose another name, "
+                                "or replace it"
+                            )
+                        if on_conflict == "rename":
+                            final_id = free_variant_id(variant_id, self._folder_names(model_id))
+                    full = {
+                        "schema": 2,
+                        "model_id": model_id,
+                        "variant": final_id,
+                        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                        "versions": library_versions(),
+                        **manifest,
+                        "files": files,
+                    }
+                    full["variant"] = final_id
+                    write_json(staging / MANIFEST, full)
+                    _fsync_path(staging)
+                    self._swap_in(model_id, final_id, staging)
+            if result is not None:
+                result.append(self.require_variant(model_id, final_id))
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
-    def remove_artifact(self, model_id: str, precision: Precision | str) -> None:
-        """Move an artifact to history (never deleted outright)."""
-        precision = Precision.parse(precision)
-        final = self.model_dir(model_id) / precision.value
-        if final.exists():
-            self._retire(final, precision)
+    def _folder_names(self, model_id: str) -> set[str]:
+        folder = self.model_dir(model_id)
+        return {p.name for p in folder.iterdir()} if folder.is_dir() else set()
 
-    def _retire(self, folder: Path, precision: Precision) -> None:
-        """Move a replaced artifact to .history, keeping the newest HISTORY_KEEP per precision."""
-        history = folder.parent / ".history"
-        history.mkdir(exist_ok=True)
-        os.replace(folder, history / f"{precision.value}-{utc_stamp()}")
-        old = sorted(history.glob(f"{precision.value}-*"))
-        for stale in old[:-HISTORY_KEEP]:
+    def _swap_in(self, model_id: str, variant_id: str, staging: Path) -> None:
+        """Replace (or create) a variant folder with a journal, so a crash between renames is repaired."""
+        folder = self.model_dir(model_id)
+        final = folder / variant_id
+        retired = folder / HISTORY / f"{variant_id}-{utc_stamp()}" if final.exists() else None
+        journal = folder / f".swap-{variant_id}.json"
+        write_json(journal, {"staging": str(staging), "retired": str(retired) if retired else None})
+        if retired is not None:
+            retired.parent.mkdir(exist_ok=True)
+            os.replace(final, retired)
+        os.replace(staging, final)
+        _fsync_path(folder)
+        journal.unlink(missing_ok=True)
+        if retired is not None:
+            self._trim_history(model_id, variant_id)
+
+    def _recover(self, model_id: str) -> None:
+        """Finish or undo a swap a crash cut short: roll the staged variant in, or the retired one back."""
+        folder = self.model_dir(model_id)
+        journals = list(folder.glob(".swap-*.json")) if folder.is_dir() else []
+        if not journals:
+            return
+        try:
+            with self.model_lock(model_id, timeout=0.5):
+                for journal in folder.glob(".swap-*.json"):
+                    variant_id = journal.name[len(".swap-") : -len(".json")]
+                    try:
+                        plan = json.loads(journal.read_text(encoding="utf-8"))
+                    except (OSError, ValueError):
+                        plan = {}
+                    final = folder / variant_id
+                    staging = Path(plan["staging"]) if plan.get("staging") else None
+                    retired = Path(plan["retired"]) if plan.get("retired") else None
+                    if not final.exists():
+                        if staging is not None and (staging / MANIFEST).is_file():
+                            os.replace(staging, final)
+                        elif retired is not None and retired.exists():
+                            os.replace(retired, final)
+                    _fsync_path(folder)
+                    journal.unlink(missing_ok=True)
+        except WorkspaceBusyError:
+            return  # a writer holds the lock: it is mid-swap and will finish itself
+
+    def remove_variant(self, model_id: str, variant_id: str) -> None:
+        """Move one variant to history (never deleted outright); no other variant is touched."""
+        check_variant_id(variant_id)
+        with self.model_lock(model_id):
+            final = self.model_dir(model_id) / variant_id
+            if not (final / MANIFEST).is_file():
+                raise ModelNotFoundError(f"{model_id} has no stored variant {variant_id!r}; nothing to remove")
+            history = final.parent / HISTORY
+            history.mkdir(exist_ok=True)
+            os.replace(final, history / f"{variant_id}-{utc_stamp()}")
+            _fsync_path(final.parent)
+            self._trim_history(model_id, variant_id)
+
+    def rename_variant(self, model_id: str, old: str, new: str) -> Variant:
+        """Give a stored variant another name; results saved under the old name still find it."""
+        check_variant_id(old)
+        check_new_variant_id(new)
+        with self.model_lock(model_id):
+            folder = self.model_dir(model_id)
+            source, target = folder / old, folder / new
+            if not (source / MANIFEST).is_file():
+                raise ModelNotFoundError(f"{model_id} has no stored variant {old!r}; nothing to rename")
+            if target.exists():
+                raise InputError(f"{model_id} already has a variant named {new!r}; choose another name")
+            manifest = json.loads((source / MANIFEST).read_text(encoding="utf-8"))
+            aliases = [a for a in manifest.get("aliases") or [] if a != new]
+            manifest.update(variant=new, aliases=[*aliases, old])
+            write_json(source / MANIFEST, manifest)
+            os.replace(source, target)
+            _fsync_path(folder)
+        return self.require_variant(model_id, new)
+
+    def history(self, model_id: str) -> list[tuple[str, str, Path]]:
+        """Retired variants: (variant id, UTC stamp, folder), newest first."""
+        folder = self.model_dir(model_id) / HISTORY
+        found = []
+        for entry in folder.iterdir() if folder.is_dir() else ():
+            match = _STAMP_RE.match(entry.name)
+            if match and (entry / MANIFEST).is_file():
+                found.append((match["variant"], match["stamp"], entry))
+        return sorted(found, key=lambda item: item[1], reverse=True)
+
+    def _trim_history(self, model_id: str, variant_id: str) -> None:
+        mine = [entry for vid, _, entry in self.history(model_id) if vid == variant_id]
+        for stale in mine[HISTORY_KEEP:]:
             shutil.rmtree(stale, ignore_errors=True)
 
-    # results ---------------------------------------------------------------------------------
+    # results -------------------------------------------------------------------------------------
 
     def save_result(self, kind: str, model_id: str, data: dict) -> Path:
         """Write a result once, naming its own file under `path` for whoever reads it later."""
@@ -253,43 +482,99 @@ class Workspace:
         return path
 
     def results(self, kind: str, model_id: str | None = None) -> list[dict]:
-        """Saved results of one kind, oldest first; each gains a `_path` key.
+        """Saved results of one kind, oldest first, each with a `_path` key; damaged files are left out."""
+        return self.read_results(kind, model_id)[0]
+
+    def read_results(self, kind: str, model_id: str | None = None) -> tuple[list[dict], list[DamagedResult]]:
+        """Saved results of one kind (oldest first) and the files that could not be read, with why.
 
         Pages ask for these on every rerun; a file is parsed again only when it changed.
         """
         folder = self.root / "results" / kind
         if not folder.is_dir():
-            return []
-        found = []
+            return [], []
+        found, damaged = [], []
         for path in sorted(folder.glob("*.json")):
             data = _read_result(path)
-            if data is not None and (model_id is None or data.get("model_id") == model_id):
+            if isinstance(data, str):
+                damaged.append(DamagedResult(path, data))
+            elif model_id is None or data.get("model_id") == model_id:
                 found.append({**data, "_path": str(path)})
-        return found
+        return found, damaged
+
+    # housekeeping --------------------------------------------------------------------------------
+
+    def clean_stale(self, *, upload_max_age_s: float, keep: set[str] = frozenset()) -> dict:
+        """Remove staging folders of processes that are gone, and uploads older than the limit that no
+        queued or running job needs (`keep` holds their paths). Returns what was removed."""
+        removed = {"staging": 0, "uploads": 0}
+        for entry in (self.root / "tmp").iterdir():
+            pid, _, rest = entry.name.partition("-")
+            started, _, _ = rest.partition("-")
+            if pid.isdigit() and _process_start(int(pid)) == started:
+                continue  # its process still runs
+            shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+            removed["staging"] += 1
+        now = time.time()
+        keep_paths = {str(Path(p).resolve()) for p in keep}
+        for entry in _upload_entries(self.uploads_dir):
+            try:
+                age = now - entry.stat().st_mtime
+            except OSError:
+                continue
+            if age < upload_max_age_s or str(entry.resolve()) in keep_paths:
+                continue
+            shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+            removed["uploads"] += 1
+        return removed
 
 
-_RESULT_CACHE: dict[str, tuple[tuple[int, int], dict]] = {}
+def _upload_entries(uploads: Path) -> list[Path]:
+    """Uploaded files (uploads/files/*) and unpacked archives (uploads/<hash>/)."""
+    entries = []
+    for entry in uploads.iterdir() if uploads.is_dir() else ():
+        if entry.name == "files" and entry.is_dir():
+            entries.extend(entry.iterdir())
+        else:
+            entries.append(entry)
+    return entries
+
+
+def _process_start(pid: int) -> str:
+    """A process's start time in clock ticks since boot ('' if unknown): with the pid, it names one process."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+_RESULT_CACHE: dict[str, tuple[tuple[int, int], dict | str]] = {}
 _RESULT_CACHE_LOCK = threading.Lock()
 _RESULT_CACHE_MAX = 512
 
 
-def _read_result(path: Path) -> dict | None:
-    """Parsed JSON of a result file, cached by (mtime, size); callers get a shallow copy."""
+def _read_result(path: Path) -> dict | str:
+    """Parsed JSON of a result file (cached by mtime and size), or the reason it cannot be used."""
     try:
         stat = path.stat()
-    except OSError:
-        return None
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
     key, stamp = str(path), (stat.st_mtime_ns, stat.st_size)
     with _RESULT_CACHE_LOCK:
         cached = _RESULT_CACHE.get(key)
     if cached is not None and cached[0] == stamp:
         return cached[1]
+    data: dict | str
     try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    if not isinstance(data, dict):
-        return None
+        parsed = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        data = "is not UTF-8 text"
+    except json.JSONDecodeError as exc:
+        data = f"is not valid JSON (line {exc.lineno}: {exc.msg})"
+    except OSError as exc:
+        data = f"cannot be read ({exc.strerror})"
+    else:
+        data = parsed if isinstance(parsed, dict) else f"holds a JSON {type(parsed).__name__}, not a result object"
     with _RESULT_CACHE_LOCK:
         if len(_RESULT_CACHE) >= _RESULT_CACHE_MAX:
             _RESULT_CACHE.clear()
@@ -297,13 +582,7 @@ def _read_result(path: Path) -> dict | None:
     return data
 
 
-def write_json(path: Path, data: dict) -> None:
-    """Write JSON atomically: a reader sees the old file or the new one, never half of one."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str))
-    os.replace(tmp, path)
-
-
 def default_workspace() -> Workspace:
     """The workspace named by OVDASH_WORKSPACE, else ./workspace."""
     return Workspace(os.environ.get(ENV_VAR) or Path.cwd() / "workspace")
+

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import stat
+import struct
+import unicodedata
 import zipfile
 import zlib
 from collections import Counter
@@ -12,8 +14,40 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from core.data.images import IMAGE_SUFFIXES
 from core.errors import ArchiveError
 
-__all__ = ["ZipMember", "describe_counts", "extract_zip", "is_system_name"]
+__all__ = [
+    "ALLOWED_COMPRESSION",
+    "MAX_COMPRESSION_RATIO",
+    "MAX_DIRECTORY_BYTES_PER_ENTRY",
+    "MAX_ENTRY_BYTES",
+    "MAX_TOTAL_BYTES",
+    "MAX_ZIP_ENTRIES",
+    "ZipMember",
+    "describe_counts",
+    "extract_zip",
+    "is_system_name",
+]
 
+# Defaults of extract_zip's limits.
+MAX_ZIP_ENTRIES = 20_000  # a calibration or evaluation set needs hundreds, not tens of thousands
+MAX_ENTRY_BYTES = 50 * 1024**2  # phone photos are 2-25 MB as JPEG; only huge PNG or TIFF files exceed it
+MAX_TOTAL_BYTES = 2 * 1024**3  # what one archive may write to disk, however it is compressed
+MAX_COMPRESSION_RATIO = 200  # photos barely compress; only a bomb needs more (entries over 1 MiB)
+# The table of contents is parsed into memory before any entry is looked at: a 100 MB zip of empty
+# entries would hold two million of them. An entry needs 46 bytes plus its name, so 1 KiB each on
+# average is generous; the whole table may take max_entries x this many bytes.
+MAX_DIRECTORY_BYTES_PER_ENTRY = 1_024
+# Python's zipfile bounds the output of each read only for Deflate: one read of a bzip2 or LZMA entry
+# unpacks its whole input at once (79 bytes of bzip2 hold 64 MB of zeros), so only these are read.
+ALLOWED_COMPRESSION = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+
+_METHOD_NAMES = {
+    zipfile.ZIP_BZIP2: "bzip2",
+    zipfile.ZIP_LZMA: "LZMA",
+    9: "Deflate64",
+    93: "Zstandard",
+    98: "PPMd",
+}
+_LOCAL_HEADER_BYTES = 30  # the fixed part of a local file header, before its name
 _TABLE_SUFFIXES = (".csv", ".txt")
 _SYSTEM_FILES = {"thumbs.db", "desktop.ini"}
 _RATIO_FLOOR = 1 << 20  # entries smaller than this cannot be bombs under the size caps
@@ -34,21 +68,23 @@ def extract_zip(
     zip_path: Path,
     dest: Path,
     *,
-    max_entries: int = 20_000,
-    max_entry_bytes: int = 50 * 1024**2,
-    max_total_bytes: int = 2 * 1024**3,
-    max_ratio: float = 200,
+    max_entries: int = MAX_ZIP_ENTRIES,
+    max_entry_bytes: int = MAX_ENTRY_BYTES,
+    max_total_bytes: int = MAX_TOTAL_BYTES,
+    max_ratio: float = MAX_COMPRESSION_RATIO,
     name: str | None = None,
 ) -> list[ZipMember]:
     """Extract the images, CSV and TXT files of an untrusted zip under generated names.
 
-    The whole archive is checked before anything is written, sizes are counted again while
-    streaming (declared sizes can lie), and on any failure the files written so far are removed.
+    The table of contents is sized before it is parsed, the whole archive is checked before anything
+    is written, sizes are counted again while streaming (declared sizes can lie), and on any failure
+    the files written so far are removed.
     """
     zip_path = Path(zip_path)
     label = name or zip_path.name
     if not zip_path.is_file():
         raise ArchiveError(f"{label} does not exist; upload the zip again")
+    _check_directory(zip_path, label, max_entries)
     try:
         archive = zipfile.ZipFile(zip_path)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
@@ -63,6 +99,7 @@ def extract_zip(
                 "split it into smaller archives"
             )
         wanted = _check_entries(entries, label, max_entry_bytes, max_total_bytes, max_ratio)
+        _check_layout(entries, getattr(archive, "start_dir", None), label)
         dest = Path(dest)
         dest.mkdir(parents=True, exist_ok=True)
         members: list[ZipMember] = []
@@ -82,11 +119,65 @@ def extract_zip(
     return members
 
 
+def _check_directory(zip_path: Path, label: str, max_entries: int) -> None:
+    """Refuse a table of contents too large to parse, from the end record alone (what ZipFile reads
+    first); its entry count can lie, so the table's size in bytes is capped too."""
+    try:
+        with open(zip_path, "rb") as handle:
+            end = zipfile._EndRecData(handle)  # the very record ZipFile itself trusts
+    except (zipfile.BadZipFile, OSError, ValueError, struct.error) as exc:
+        raise ArchiveError(f"{label} is not a zip archive or is damaged; upload a .zip of images") from exc
+    if end is None:
+        return  # not a zip: ZipFile says so with the usual message
+    count, size = end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE]
+    if count > max_entries:
+        raise ArchiveError(
+            f"{label} holds {count:,} entries, more than the {max_entries:,} allowed; "
+            "split it into smaller archives"
+        )
+    if size > max_entries * MAX_DIRECTORY_BYTES_PER_ENTRY:
+        raise ArchiveError(
+            f"{label} has a table of contents of {size:,} bytes, more than {max_entries:,} entries need; "
+            "split it into smaller archives"
+        )
+
+
+def _collision_key(raw: str) -> str:
+    """Names that land on one file on Windows or macOS, or in one place in the folder logic."""
+    path = PurePosixPath(raw.replace("\\", "/")).as_posix()  # drops "./" and doubled slashes
+    return unicodedata.normalize("NFC", path).casefold()
+
+
+def _check_layout(entries: list[zipfile.ZipInfo], directory_start: int | None, label: str) -> None:
+    """Refuse entries whose bytes overlap: the trick of zip bombs that reuse one compressed kernel
+    for many entries (Python 3.11's zipfile does not check it)."""
+    ordered = sorted(entries, key=lambda info: info.header_offset)
+    for index, info in enumerate(ordered):
+        try:
+            name_bytes = len(info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437"))
+        except UnicodeEncodeError:
+            name_bytes = len(info.orig_filename)
+        end = info.header_offset + _LOCAL_HEADER_BYTES + name_bytes + info.compress_size
+        if index + 1 < len(ordered):
+            following = ordered[index + 1]
+            if end > following.header_offset:
+                raise ArchiveError(
+                    f"{label}: the entries {info.filename!r} and {following.filename!r} share bytes, "
+                    "which only a zip bomb needs; re-create the archive"
+                )
+        elif directory_start is not None and end > directory_start:
+            raise ArchiveError(
+                f"{label}: {info.filename!r} runs into the archive's table of contents, so the archive is "
+                "damaged or unsafe; re-create it"
+            )
+
+
 def _check_entries(
     entries: list[zipfile.ZipInfo], label: str, max_entry_bytes: int, max_total_bytes: int, max_ratio: float
 ) -> list[zipfile.ZipInfo]:
     """Reject an unsafe archive as a whole; return the entries worth extracting."""
     wanted, others = [], Counter()
+    seen: dict[str, str] = {}
     declared_total = 0
     for info in entries:
         raw = info.filename
@@ -95,6 +186,11 @@ def _check_entries(
             raise ArchiveError(
                 f"{label} holds an unsafe entry name {raw!r} (absolute or with '..'); "
                 "re-create the archive from the folder itself"
+            )
+        if any(unicodedata.category(char) == "Cc" for char in raw):
+            raise ArchiveError(
+                f"{label} holds an entry name with control characters ({raw!r}); "
+                "rename that file and re-create the archive"
             )
         if stat.S_ISLNK(info.external_attr >> 16):
             raise ArchiveError(
@@ -110,6 +206,21 @@ def _check_entries(
             continue
         if suffix in _TABLE_SUFFIXES:
             others[suffix] += 1
+        if info.compress_type not in ALLOWED_COMPRESSION:
+            method = _METHOD_NAMES.get(info.compress_type, f"method {info.compress_type}")
+            raise ArchiveError(
+                f"{label}: {raw} uses {method} compression, which the tool does not unpack; "
+                "re-create the archive with standard Deflate compression"
+            )
+        key = _collision_key(raw)
+        if key in seen:
+            if seen[key] == raw:
+                raise ArchiveError(f"{label} holds two entries named {raw!r}; re-create the archive")
+            raise ArchiveError(
+                f"{label} holds two entries named {seen[key]!r} and {raw!r}, which become one file on some "
+                "systems; rename one and re-create the archive"
+            )
+        seen[key] = raw
         if info.file_size > max_entry_bytes:
             raise ArchiveError(
                 f"{label}: {raw} unpacks to {info.file_size:,} bytes, more than the "
@@ -182,8 +293,12 @@ def _stream_entry(
 
 
 def is_system_name(parts: list[str]) -> bool:
+    """macOS resource forks, hidden files and folders, Windows thumbnails: never a user's images.
+
+    A "." part ("./cat/1.jpg", as some tools write) is the folder itself, not a hidden name.
+    """
     return (
-        any(part == "__MACOSX" or part.startswith(".") for part in parts)
+        any(part == "__MACOSX" or (part.startswith(".") and part != ".") for part in parts)
         or parts[-1].lower() in _SYSTEM_FILES
     )
 

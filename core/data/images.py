@@ -1,4 +1,5 @@
-"""Decode one untrusted image: an explicit list of formats, a pixel cap, upright, RGB or L."""
+"""Decode one untrusted image: an explicit list of formats, caps on pixels, sides and aspect ratio
+checked from the header before any pixel is decoded, upright, RGB or L."""
 
 from __future__ import annotations
 
@@ -12,21 +13,40 @@ from PIL import Image, ImageOps
 
 from core.errors import ImageError
 
-__all__ = ["ALLOWED_FORMATS", "IMAGE_SUFFIXES", "MAX_IMAGE_PIXELS", "open_image"]
+__all__ = [
+    "ALLOWED_FORMATS",
+    "IMAGE_SUFFIXES",
+    "MAX_ASPECT_RATIO",
+    "MAX_IMAGE_PIXELS",
+    "MAX_IMAGE_SIDE",
+    "open_image",
+]
 
 ALLOWED_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "TIFF", "WEBP")
+# 50 MP: any phone photo up to 50 MP (8,160 x 6,120); one decode costs at most about 200 MB, as Pillow
+# keeps RGB at 4 bytes a pixel.
 MAX_IMAGE_PIXELS = 50_000_000
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+# Twice the long side of a 50 MP phone photo, and panoramas up to 16,384 x 3,051 within the pixel cap;
+# also libwebp's limit (16,383) and the usual GPU texture limit, so an accepted image can be shown.
+MAX_IMAGE_SIDE = 16_384
+# Preprocessing resizes the short side to about 256 px, so the resized copy holds 256 x 256 x ratio
+# pixels: at 20:1 about 5 MB, where a 50,000 x 1 PNG of 131 bytes took 13.6 GB. Phone panoramas,
+# even full 360-degree ones, are about 4:1 to 9:1.
+MAX_ASPECT_RATIO = 20
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 _ALLOWED_TEXT = ", ".join(ALLOWED_FORMATS)
 _PIXELS_RE = re.compile(r"\((\d+) pixels\)")
+_PREMULTIPLIED = {"La": "LA", "RGBa": "RGBA"}  # Pillow converts these only to their straight-alpha twin
 
 
 def open_image(source: bytes | str | Path, *, name: str | None = None) -> Image.Image:
     """Decode one untrusted image fully, upright, first frame only, as "RGB" or "L".
 
-    Every failure becomes an ImageError whose message names the file and says what to do.
+    The size is checked from the header before any pixel is decoded: the pixel cap bounds the decode,
+    the side and aspect-ratio caps bound what preprocessing makes of it. Every failure becomes an
+    ImageError whose message names the file and says what to do.
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
         label = name or "the uploaded image"
@@ -47,13 +67,15 @@ def open_image(source: bytes | str | Path, *, name: str | None = None) -> Image.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(stream, formats=ALLOWED_FORMATS) as opened:
                 opened.seek(0)
+                _check_size(opened.size, label)  # from the header: nothing decoded yet
                 opened.load()
                 image = _upright(opened)
+        return _to_rgb_or_l(image, label)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         found = _PIXELS_RE.search(str(exc))
         size = f"{int(found.group(1)):,} pixels" if found else "too many pixels"
         raise ImageError(
-            f"{label} has {size}, more than the {Image.MAX_IMAGE_PIXELS:,} allowed; downscale it first"
+            f"{label} has {size}, more than the {_pixel_limit():,} allowed; downscale it first"
         ) from exc
     except Image.UnidentifiedImageError as exc:
         raise ImageError(
@@ -62,7 +84,36 @@ def open_image(source: bytes | str | Path, *, name: str | None = None) -> Image.
         ) from exc
     except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as exc:
         raise ImageError(f"{label} is damaged or truncated ({exc}); export it again as JPEG or PNG") from exc
-    return _to_rgb_or_l(image)
+
+
+def _pixel_limit() -> int:
+    """Pillow's setting if someone changed it (tests do), never "no limit" if someone cleared it."""
+    return Image.MAX_IMAGE_PIXELS or MAX_IMAGE_PIXELS
+
+
+def _check_size(size: tuple[int, int], label: str) -> None:
+    """Refuse by the header's size alone: Pillow's own bomb check is a warning that a thread may not
+    have turned into an error, and it knows nothing about sides or aspect ratio."""
+    width, height = size
+    if width < 1 or height < 1:
+        raise ImageError(f"{label} is {width:,} × {height:,} pixels, which is no image; export it again")
+    if width * height > _pixel_limit():
+        raise ImageError(
+            f"{label} has {width * height:,} pixels, more than the {_pixel_limit():,} allowed; downscale it first"
+        )
+    ratio = max(width, height) / min(width, height)
+    if ratio > MAX_ASPECT_RATIO:
+        number = f"{ratio:,.0f}" if ratio >= 100 or ratio.is_integer() else f"{ratio:,.1f}"
+        shape = f"{number}:1" if width >= height else f"1:{number}"
+        raise ImageError(
+            f"{label} is {width:,} × {height:,} pixels, an aspect ratio of {shape}; the tool accepts up to "
+            f"{MAX_ASPECT_RATIO}:1 (and sides up to {MAX_IMAGE_SIDE:,} px): crop or resize it first"
+        )
+    if max(width, height) > MAX_IMAGE_SIDE:
+        raise ImageError(
+            f"{label} is {width:,} × {height:,} pixels; the tool accepts sides up to {MAX_IMAGE_SIDE:,} px "
+            f"(and aspect ratios up to {MAX_ASPECT_RATIO}:1): resize it first"
+        )
 
 
 def _upright(image: Image.Image) -> Image.Image:
@@ -73,16 +124,26 @@ def _upright(image: Image.Image) -> Image.Image:
         return image.copy()
 
 
-def _to_rgb_or_l(image: Image.Image) -> Image.Image:
+def _to_rgb_or_l(image: Image.Image, label: str) -> Image.Image:
+    """Keep grey as "L" (MNIST models take one channel), make the rest "RGB", alpha over white."""
     if image.mode in ("RGB", "L"):
         return image
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        array = np.asarray(image, dtype=np.float64)
+    if image.mode in ("I", "F") or image.mode.startswith("I;16"):
+        # float32 halves the memory of float64; NaN (float TIFFs) would otherwise cast to garbage
+        array = np.nan_to_num(np.asarray(image, dtype=np.float32), nan=0.0, posinf=65535.0, neginf=0.0)
         top = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
-        gray = np.clip(np.rint(array / top * 255.0), 0, 255).astype(np.uint8)
+        gray = np.clip(np.rint(array * np.float32(255.0 / top)), 0, 255).astype(np.uint8)
         return Image.fromarray(gray, "L").convert("RGB")
+    if image.mode in _PREMULTIPLIED:
+        image = image.convert(_PREMULTIPLIED[image.mode])
     if "A" in image.getbands() or "transparency" in image.info:
         rgba = image.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB")
-    return image.convert("RGB")
+    try:
+        return image.convert("RGB")
+    except ValueError as exc:
+        raise ImageError(
+            f"{label} uses the colour mode {image.mode}, which the tool cannot convert to RGB; "
+            "export it as an ordinary RGB or greyscale JPEG or PNG"
+        ) from exc

@@ -1,0 +1,243 @@
+"""Bring a user's model in: a state dict for a known architecture, an ONNX file, or an IR pair.
+
+Uploads are checked (kind, size, external data anywhere in the graph) before anything is
+registered, and are parsed inside a job's worker process, not in the web server. The naming rules
+of new models live here too, so the Models page and the CLI refuse the same names the same way.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from core.errors import InputError, ModelFileError
+from core.modelfiles import check_onnx
+from core.preprocessing import IMAGENET_TORCHVISION, MNIST, tf_efficientnet_lite
+from core.registry import (
+    MODEL_JSON,
+    TORCHVISION_ARCHITECTURES,
+    ModelSpec,
+    apply_state_dict,
+    arch_of,
+    get_model,
+    is_builtin,
+    load_state_dict_file,
+    model_id_of,
+    register_user_model,
+)
+from core.registry import _empty_module as empty_module
+from core.workspace import Workspace, check_model_id
+
+__all__ = [
+    "MAX_MODEL_BYTES",
+    "PREPROCESS_PRESETS",
+    "ImportConfig",
+    "check_new_model_name",
+    "free_model_name",
+    "import_model",
+    "ir_pair",
+    "model_name_taken",
+    "unregister_failed_import",
+]
+
+MAX_MODEL_BYTES = 1 << 30
+PREPROCESS_PRESETS = {
+    "imagenet-torchvision": IMAGENET_TORCHVISION,
+    "imagenet-tf-lite": tf_efficientnet_lite(224),
+    "mnist": MNIST,
+}
+
+
+@dataclass(frozen=True)
+class ImportConfig:
+    """An uploaded model: a state dict for a known architecture, an ONNX file, or an IR pair."""
+
+    name: str
+    files: tuple[str, ...]
+    architecture: str | None = None  # required for a state dict
+    labels: str = "imagenet"  # "imagenet" | "mnist" | "indices"
+    preprocess: str = "imagenet-torchvision"  # a PREPROCESS_PRESETS key (ONNX / IR only)
+    untrained: bool = False  # torchvision architecture, random weights, latency only
+
+
+# naming -----------------------------------------------------------------------------------------
+
+
+def model_name_taken(workspace: Workspace, name: str, pending: Iterable[str] = ()) -> bool:
+    """Taken by a built-in model, a model in the workspace, or an import still queued or running."""
+    return is_builtin(name) or workspace.model_dir(name).exists() or name in set(pending)
+
+
+def free_model_name(workspace: Workspace, base: str, pending: Iterable[str] = ()) -> str:
+    """`base`, or `base-2`, `base-3`, ... whichever is free."""
+    pending = set(pending)
+    name, number = base, 2
+    while model_name_taken(workspace, name, pending):
+        name, number = f"{base}-{number}", number + 1
+    return name
+
+
+def check_new_model_name(workspace: Workspace, name: str, pending: Iterable[str] = ()) -> str:
+    """A valid, free name for a new model, or an InputError saying why not."""
+    name = (name or "").strip()
+    check_model_id(name)
+    if model_name_taken(workspace, name, pending):
+        raise InputError(f"a model named {name!r} already exists or is being imported; choose another name")
+    return name
+
+
+def ir_pair(names: Sequence[str]) -> tuple[int, int]:
+    """Indices of the .xml and the .bin among uploaded file names; an IR is exactly those two files."""
+    endings = [Path(n).suffix.lower() for n in names]
+    if sorted(endings) != [".bin", ".xml"]:
+        raise InputError("an OpenVINO IR is two files: upload exactly one .xml and its .bin")
+    return endings.index(".xml"), endings.index(".bin")
+
+
+def unregister_failed_import(workspace: Workspace, model_id: str) -> None:
+    """Remove a user model whose import went through but whose conversion failed: nothing half-made stays,
+    and the name is free again. Built-in models and models with variants are never touched."""
+    if is_builtin(model_id):
+        return
+    folder = workspace.model_dir(model_id)
+    if not (folder / MODEL_JSON).is_file() or workspace.variants(model_id):
+        return
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+# imports --------------------------------------------------------------------------------------
+
+
+
+def _check_file(path: Path, suffixes: tuple[str, ...]) -> Path:
+    if not path.is_file():
+        raise ModelFileError(f"{path} does not exist; check the path")
+    if path.stat().st_size > MAX_MODEL_BYTES:
+        raise ModelFileError(f"{path.name} is larger than {MAX_MODEL_BYTES >> 20} MiB; the tool refuses it")
+    if path.suffix.lower() not in suffixes:
+        raise ModelFileError(f"{path.name} is not a {' or '.join(suffixes)} file")
+    return path
+
+
+
+def _spec_for_file(config: ImportConfig, kind: str, shape: tuple[int, ...], source_file: str) -> ModelSpec:
+    if len(shape) != 4 or shape[1] not in (1, 3):
+        raise ModelFileError(
+            f"the model's input has shape {list(shape)}; an image classifier takes [N, 1 or 3, H, W]"
+        )
+    preset = PREPROCESS_PRESETS.get(config.preprocess)
+    if preset is None:
+        raise InputError(
+            f"unknown preprocessing {config.preprocess!r}; choose one of {', '.join(PREPROCESS_PRESETS)}"
+        )
+    size = shape[2] if shape[2] > 0 else preset.size
+    preprocess = replace(preset, size=size, resize=round(size * preset.resize / preset.size))
+    if (shape[1] == 1) != (preprocess.color == "L"):
+        raise InputError(
+            f"the model takes {shape[1]} channel(s) but preprocessing {config.preprocess!r} gives "
+            f"{preprocess.channels}; choose a matching preprocessing"
+        )
+    num_classes = {"imagenet": 1000, "mnist": 10}.get(config.labels, 0)
+    return ModelSpec(
+        id=config.name,
+        title=f"{config.name} (uploaded {kind.upper()})",
+        source="upload",
+        architecture=kind,
+        preprocess=preprocess,
+        labels=config.labels,
+        num_classes=num_classes,
+        weights="file",
+        description=f"Uploaded {kind.upper()} model.",
+        source_file=source_file,
+    )
+
+
+def import_model(config: ImportConfig, *, workspace: Workspace) -> ModelSpec:
+    """Check an upload, copy it into the workspace and describe it; nothing is touched on failure."""
+    check_model_id(config.name)
+    files = [Path(f) for f in config.files]
+    staging = workspace.tmp_dir()
+    try:
+        if config.untrained or (files and files[0].suffix.lower() in (".pt", ".pth")):
+            spec = _torch_variant(config, files, staging)
+        elif len(files) == 1 and files[0].suffix.lower() == ".onnx":
+            path = _check_file(files[0], (".onnx",))
+            shape = check_onnx(path, max_bytes=MAX_MODEL_BYTES).input_shape
+            shutil.copyfile(path, staging / "model.onnx")
+            spec = _spec_for_file(config, "onnx", shape, "source/model.onnx")
+        elif sorted(f.suffix.lower() for f in files) == [".bin", ".xml"]:
+            xml = _check_file(next(f for f in files if f.suffix.lower() == ".xml"), (".xml",))
+            binary = _check_file(next(f for f in files if f.suffix.lower() == ".bin"), (".bin",))
+            shutil.copyfile(xml, staging / "model.xml")
+            shutil.copyfile(binary, staging / "model.bin")
+            shape = _check_ir(staging / "model.xml")
+            spec = _spec_for_file(config, "ir", shape, "source/model.xml")
+        else:
+            names = ", ".join(f.name for f in files) or "nothing"
+            raise ModelFileError(
+                f"cannot tell what kind of model {names} is; upload a PyTorch state dict (.pt/.pth) with "
+                "its architecture, one .onnx file, or an OpenVINO IR as a .xml and .bin pair"
+            )
+        return register_user_model(workspace, spec, source=staging)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _check_ir(xml: Path) -> tuple[int, ...]:
+    from core.runtime import get_core
+
+    try:
+        model = get_core().read_model(xml)
+    except Exception as exc:
+        raise ModelFileError(
+            f"{xml.name} and its .bin are not a readable OpenVINO IR ({exc}); "
+            "upload the pair that ov.save_model wrote"
+        ) from exc
+    if len(model.inputs) != 1:
+        raise ModelFileError(f"the IR has {len(model.inputs)} inputs; an image classifier takes one")
+    return tuple(d.get_length() if d.is_static else -1 for d in model.inputs[0].partial_shape)
+
+
+def _torch_variant(config: ImportConfig, files: list[Path], staging: Path) -> ModelSpec:
+    arch = arch_of(config.architecture or "")
+    if arch not in TORCHVISION_ARCHITECTURES:
+        raise InputError(
+            f"a state dict needs its architecture; choose one of {', '.join(TORCHVISION_ARCHITECTURES)}"
+        )
+    base = get_model(model_id_of(arch))
+    if config.untrained:
+        weights, trained, source_file, desc = (
+            "random",
+            False,
+            "",
+            "Randomly initialised: latency only, no accuracy.",
+        )
+    else:
+        if len(files) != 1:
+            raise ModelFileError("upload exactly one state dict file (.pt or .pth)")
+        path = _check_file(files[0], (".pt", ".pth"))
+        state = load_state_dict_file(path)
+        apply_state_dict(empty_module(arch), state, arch=arch, name=path.name)
+        shutil.copyfile(path, staging / "weights.pt")
+        weights, trained, source_file, desc = (
+            "state-dict",
+            True,
+            "source/weights.pt",
+            f"Your weights from {path.name}.",
+        )
+    return replace(
+        base,
+        id=config.name,
+        title=f"{base.short_title} ({'untrained' if not trained else config.name})",
+        source="upload" if trained else "torchvision",
+        weights=weights,
+        trained=trained,
+        published_top1={},
+        published_source="",
+        description=desc,
+        source_file=source_file,
+    )
+
+

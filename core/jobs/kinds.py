@@ -1,0 +1,62 @@
+"""The job kinds: a name each, and the `module:function` a worker imports to run it.
+
+Job functions take plain settings, the workspace and a JobContext, and return a plain dict, so the
+same function runs from the CLI, a local worker process, or another executor.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+from core.errors import CoreError, InputError
+
+__all__ = ["JOB_KINDS", "job_target", "load_target", "register_job_kind"]
+
+JOB_KINDS: dict[str, str] = {}
+
+
+def register_job_kind(kind: str, target: str, *, replace: bool = False) -> None:
+    """Add a job kind; `target` is "module:function", imported inside the worker.
+
+    A name already taken is refused (a second registration is almost always a mistake), unless
+    `replace` says it is meant.
+    """
+    if ":" not in target:
+        raise InputError(f"job target {target!r} must look like 'package.module:function'")
+    if kind in JOB_KINDS and JOB_KINDS[kind] != target and not replace:
+        raise InputError(f"a job kind named {kind!r} is already registered ({JOB_KINDS[kind]}); choose another name")
+    JOB_KINDS[kind] = target
+
+
+def job_target(kind: str) -> str:
+    try:
+        return JOB_KINDS[kind]
+    except KeyError:
+        raise InputError(f"unknown job kind {kind!r}; choose one of {', '.join(sorted(JOB_KINDS))}") from None
+
+
+def load_target(target: str) -> Callable:
+    module_name, _, name = target.partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError) as exc:
+        raise CoreError(
+            f"the job function {target!r} cannot be loaded ({type(exc).__name__}: {exc}); "
+            "check that its module is installed and its kind names it correctly"
+        ) from exc
+
+
+for _kind, _target in (
+    ("convert", "core.convert:convert_job"),
+    ("quantize", "core.quantize:quantize_job"),
+    ("benchmark", "core.benchmark:benchmark_job"),
+    ("evaluate", "core.evaluate:evaluate_job"),
+    ("demo", "core.demo:demo_job"),
+    ("study", "core.study:study_job"),
+    ("train", "core.train:train_job"),
+    ("qat", "core.qat:qat_job"),
+    ("prune", "core.prune:prune_job"),
+    ("compress", "core.compress:compress_job"),
+):
+    register_job_kind(_kind, _target)
