@@ -1,4 +1,5 @@
-"""Benchmark: latency and throughput per precision, measured like benchmark_app, with every run kept."""
+"""Benchmark: latency and throughput of every variant (PyTorch, ONNX Runtime, OpenVINO) measured in one
+interleaved run, the way benchmark_app measures, with every run kept."""
 
 from __future__ import annotations
 
@@ -8,148 +9,123 @@ import streamlit as st
 
 from core.errors import InputError
 from core.jobs import JobRecord
-from ui.common import (
-    MODEL_KEY,
-    PRECISION_LABELS,
-    device_info,
-    fmt_time,
-    format_duration,
-    job_panel,
-    joined,
-    latest_job,
-    model_specs,
-    precisions_present,
-    run_safely,
-    runner,
-    workspace,
-)
+from core.results import BenchmarkResult, load_benchmarks
+from core.variants import model_variants
+from ui import state
+from ui.format import fmt_time, format_duration, joined, safe
+from ui.jobs import job_panel
+from ui.page import page_setup, run_safely, show_damaged
+from ui.services import device_info, jobs, model_specs, workspace
 
-PRECISIONS = ("torch", "fp32", "fp16", "int8")
 HINTS = {
     "latency": "one request at a time, as few streams as possible: the time one image takes",
     "throughput": "many requests in flight on several streams: the most images per second",
 }
+EXECUTION = {
+    "auto": "as the CPU plugin chooses (bf16 on CPUs that have it)",
+    "f32": "f32: full precision",
+    "bf16": "bf16: needs AVX512-BF16 or AMX",
+    "f16": "f16: needs AVX512-FP16 / AMX-FP16",
+}
 GRID_BATCHES = (1, 2, 4, 8, 16, 32, 64)
 GRID_STREAMS = (1, 2, 3, 4, 6, 8)
-HISTORY_KEY = "b-history"
 METHOD = (
-    "Measured like benchmark_app: warm-up and first inference apart, sync latency, async throughput with "
-    "AsyncInferQueue; FP32 compiled with INFERENCE_PRECISION_HINT=f32. PyTorch runs eager, calls one after "
-    "another (it has no async queue)."
+    "Measured like benchmark_app: compile and first inference apart, warm-up, then the variants take turns in rounds "
+    "(A B C, B C A, ...) so a disturbance hits all alike; synchronous latency on one request; OpenVINO throughput with "
+    "AsyncInferQueue (each request its own input tensor); PyTorch and ONNX Runtime calls one after another. FP32 runs "
+    "with INFERENCE_PRECISION_HINT=f32. A variant with fewer than 30 iterations or an IQR above 25 % of its median is "
+    "marked unstable."
 )
 
 
-def _short(title: str) -> str:
-    return title.split(" (", 1)[0]
-
-
-# inputs -------------------------------------------------------------------------------------------
-
-
 def choose_models(specs: dict) -> list[str]:
-    converted = [m for m in specs if precisions_present(m)]
+    converted = [m for m in specs if workspace().variants(m)]
     if not converted:
         st.info(
-            "No model is converted yet. Open **Models** and convert one (EfficientNet-Lite0 takes ~10 s), "
-            "or run the demo on **Home**.",
+            "No model is converted yet. Open **Models** and convert one (EfficientNet-Lite0 takes ~10 s), or run the "
+            "demo on **Home**.",
             icon=":material/info:",
         )
         st.page_link("app_pages/models.py", label="Open Models", icon=":material/deployed_code:")
         return []
-    current = st.session_state.get(MODEL_KEY)
+    current = st.session_state.get(state.MODEL)
     chosen = st.multiselect(
         "Models",
         converted,
         default=[current] if current in converted else converted[:1],
-        format_func=lambda m: f"{specs[m].title}  ·  {', '.join(p.upper() for p in precisions_present(m))}",
-        key="b-models",
+        format_func=lambda m: specs[m].title,
+        key=state.BENCHMARK_MODELS,
         help="One benchmark job per model; jobs run one at a time so they do not disturb each other's timings.",
     )
     if chosen:
-        st.session_state[MODEL_KEY] = chosen[0]
+        st.session_state[state.MODEL] = chosen[0]
     return chosen
 
 
-def settings_form() -> dict | None:
-    devices = run_safely(device_info) or {"devices": ["CPU"], "names": {}}
+def _variant_options(models: list[str], specs: dict) -> dict[str, str]:
+    options: dict[str, str] = {}
+    for model_id in models:
+        for variant in model_variants(specs[model_id], workspace()):
+            options.setdefault(variant.id, variant.title)
+    return options
+
+
+def settings_form(options: dict[str, str]) -> dict | None:
+    devices = run_safely(device_info) or {"devices": ["CPU"], "names": {}, "capabilities": []}
+    capabilities = set(devices.get("capabilities") or [])
+    execution = [e for e in EXECUTION if e in ("auto", "f32") or e.upper() in capabilities]
+    defaults = [v for v in ("torch", "ort-fp32", "fp32", "fp16", "int8") if v in options]
     with st.form("b-form", border=True):
-        st.markdown("**:material/tune: How to measure**")
-        c1, c2 = st.columns([3, 2])
-        precisions = c1.pills(
-            "Precisions",
-            PRECISIONS,
-            selection_mode="multi",
-            default=["torch", "fp32", "int8"],
-            format_func=lambda p: PRECISION_LABELS[p],
-            key="b-precisions",
-            help="PyTorch eager is the reference; a precision a model lacks is skipped (and said so).",
-        )
-        hint = c2.segmented_control(
-            "Performance hint",
-            list(HINTS),
-            default="latency",
-            required=True,
-            key="b-hint",
-            help=" · ".join(f"**{k}**: {v}" for k, v in HINTS.items()),
-        )
+        st.markdown("**:material/tune: What and how to measure**")
+        variants = st.pills(
+            "Variants", list(options), selection_mode="multi", default=defaults, format_func=options.get,
+            key="b-variants", help="PyTorch eager is the reference; a variant a model lacks is skipped (and said so).",
+        )  # fmt: skip
         c1, c2, c3 = st.columns(3)
-        batch = c1.number_input("Batch size", min_value=1, max_value=256, value=1, key="b-batch")
-        seconds = c2.slider(
-            "Seconds per precision",
-            min_value=1,
-            max_value=60,
-            value=10,
-            key="b-seconds",
-            help="Half for the latency phase, half for the throughput phase. 10 s is usual; shorter is noisier.",
-        )
+        hint = c1.segmented_control(
+            "Performance hint", list(HINTS), default="latency", required=True, key="b-hint",
+            help=" · ".join(f"**{k}**: {v}" for k, v in HINTS.items()),
+        )  # fmt: skip
+        batch = c2.number_input("Batch size", min_value=1, max_value=256, value=1, key="b-batch")
         device = c3.selectbox(
-            "Device",
-            devices["devices"],
-            format_func=lambda d: f"{d} · {devices['names'].get(d, '')}".rstrip(" ·"),
-            key="b-device",
-        )
+            "Device", devices["devices"], format_func=lambda d: f"{d} · {devices['names'].get(d, '')}".rstrip(" ·"),
+            key="b-device", help="The devices OpenVINO reports on this machine, and AUTO (OpenVINO picks one).",
+        )  # fmt: skip
+        c1, c2, c3 = st.columns(3)
+        seconds = c1.slider(
+            "Seconds per variant", min_value=2, max_value=60, value=10, key="b-seconds",
+            help="Half latency, half throughput, spread over the rounds. 10 s is usual; shorter is noisier.",
+        )  # fmt: skip
+        rounds = c2.slider("Rounds", min_value=1, max_value=10, value=5, key="b-rounds",
+                           help="The variants take turns this many times; ratios carry the range over the rounds.")  # fmt: skip
+        chosen_execution = c3.selectbox(
+            "FP16 / INT8 execute in", execution, format_func=EXECUTION.get, key="b-execution",
+            help="INFERENCE_PRECISION_HINT for the non-FP32 OpenVINO variants; only what this CPU supports is offered. "
+            "FP32 always runs f32 (an honest baseline). The precision that really executed is recorded either way.",
+        )  # fmt: skip
         with st.expander("Streams and threads (optional)", icon=":material/memory:"):
             c1, c2 = st.columns(2)
-            streams = c1.number_input(
-                "Streams",
-                min_value=1,
-                max_value=64,
-                value=None,
-                placeholder="hint decides",
-                key="b-streams",
-                help="NUM_STREAMS: parallel inference streams. Empty: the performance hint picks.",
-            )
-            threads = c2.number_input(
-                "Threads",
-                min_value=1,
-                max_value=256,
-                value=None,
-                placeholder="all cores",
-                key="b-threads",
-                help="INFERENCE_NUM_THREADS for OpenVINO, torch.set_num_threads for PyTorch.",
-            )
+            streams = c1.number_input("Streams", min_value=1, max_value=64, value=None, placeholder="hint decides", key="b-streams",
+                                      help="NUM_STREAMS: parallel inference streams. Empty: the performance hint picks.")  # fmt: skip
+            threads = c2.number_input("Threads", min_value=1, max_value=256, value=None, placeholder="all cores", key="b-threads",
+                                      help="INFERENCE_NUM_THREADS for OpenVINO, torch.set_num_threads, ONNX Runtime intra-op threads.")  # fmt: skip
         with st.expander("Grid: batch sizes × streams (optional)", icon=":material/grid_on:"):
             grid_on = st.toggle("Run a grid instead of one setting", key="b-grid")
             c1, c2 = st.columns(2)
-            grid_batches = c1.multiselect(
-                "Batch sizes", GRID_BATCHES, default=[1, 4, 16], key="b-grid-batches"
-            )
+            grid_batches = c1.multiselect("Batch sizes", GRID_BATCHES, default=[1, 4, 16], key="b-grid-batches")
             grid_streams = c2.multiselect("Streams", GRID_STREAMS, default=[1, 2], key="b-grid-streams")
-            st.caption(
-                "Every cell measures each chosen OpenVINO precision for the seconds above; PyTorch runs once "
-                "per batch size. Cells × precisions × seconds add up quickly."
-            )
-        submitted = st.form_submit_button(
-            "Run benchmark", type="primary", icon=":material/speed:", width="stretch"
-        )
+            st.caption("Every cell measures each chosen OpenVINO variant; PyTorch and ONNX Runtime run once per batch size.")
+        submitted = st.form_submit_button("Run benchmark", type="primary", icon=":material/speed:", width="stretch")
     if not submitted:
         return None
     settings = {
-        "precisions": list(precisions or []),
+        "variants": list(variants or []),
         "device": device or "CPU",
         "hint": hint or "latency",
         "batch": int(batch),
         "seconds": float(seconds),
+        "rounds": int(rounds),
+        "execution": chosen_execution or "auto",
         "streams": int(streams) if streams else None,
         "threads": int(threads) if threads else None,
     }
@@ -159,263 +135,242 @@ def settings_form() -> dict | None:
 
 
 def submit_benchmarks(models: list[str], specs: dict, settings: dict) -> list[JobRecord]:
-    """One "benchmark" job per model with the precisions it has; says which were skipped and why."""
+    """One "benchmark" job per model with the variants it has; says which were skipped and why."""
     from core.benchmark import BenchmarkConfig
 
     if not models:
         raise InputError("choose at least one model to benchmark")
-    if not settings["precisions"]:
-        raise InputError("choose at least one precision (PyTorch, FP32, FP16 or INT8)")
+    if not settings["variants"]:
+        raise InputError("choose at least one variant (PyTorch, FP32, INT8, ...)")
     grid = settings.get("grid")
     if grid is not None and not (grid["batches"] and grid["streams"]):
-        raise InputError(
-            "a grid needs at least one batch size and one streams value; pick some or turn it off"
-        )
+        raise InputError("a grid needs at least one batch size and one streams value; pick some or turn it off")
     records = []
     for model_id in models:
         spec = specs[model_id]
-        available = set(precisions_present(model_id)) | ({"torch"} if spec.has_torch else set())
-        chosen = [p for p in settings["precisions"] if p in available]
-        missing = [PRECISION_LABELS[p] for p in settings["precisions"] if p not in available]
+        available = {v.id for v in model_variants(spec, workspace())}
+        chosen = [v for v in settings["variants"] if v in available]
+        missing = [v for v in settings["variants"] if v not in available]
         if missing:
-            st.warning(
-                f"{_short(spec.title)}: no {', '.join(missing)} to measure; "
-                + ("skipped." if chosen else "nothing left to run, so no job."),
-                icon=":material/info:",
-            )
+            st.warning(f"{safe(spec.short_title)}: no {safe(', '.join(missing))} to measure; "
+                       + ("skipped." if chosen else "nothing left to run, so no job."), icon=":material/info:")  # fmt: skip
         if not chosen:
             continue
-        config = {"model_id": model_id, **settings, "precisions": chosen}
-        BenchmarkConfig(
-            **{k: v for k, v in config.items() if k != "grid"} | {"precisions": tuple(chosen)}
-        ).check()
-        what = (
-            f"grid {len(settings['grid']['batches'])}×{len(settings['grid']['streams'])}"
-            if "grid" in settings
-            else f"batch {settings['batch']}"
-        )
-        title = f"Benchmark {_short(spec.title)} · {settings['hint']} · {what}"
-        records.append(runner().submit("benchmark", config, title=title))
+        config = {"model_id": model_id, **settings, "variants": chosen}
+        BenchmarkConfig(**{k: v for k, v in config.items() if k != "grid"} | {"variants": tuple(chosen)}).check()
+        what = f"grid {len(grid['batches'])}×{len(grid['streams'])}" if grid else f"batch {settings['batch']}"
+        records.append(jobs().submit("benchmark", config, title=f"Benchmark {spec.short_title} · {settings['hint']} · {what}"))
     return records
 
 
 # results ------------------------------------------------------------------------------------------
 
 
-def _runs_of(result: dict) -> list[dict]:
-    runs = []
-    for run in result.get("runs") or []:
-        run = dict(run, model_id=run.get("model_id") or result.get("model_id"))
-        run.setdefault(
-            "device_name", (run.get("settings") or {}).get("device_name") or result.get("device_name")
-        )
-        runs.append(run)
-    return runs
-
-
-def history_rows(results: list[dict], titles: dict) -> list[dict]:
+def history_rows(results: list[BenchmarkResult], titles: dict) -> list[dict]:
     rows = []
     for result in results:
-        config = result.get("config") or {}
-        grid = config.get("grid")
-        runs = result.get("runs") or []
-        first = (runs[0].get("settings") or {}) if runs else {}
+        config = result.config
+        grid = result.grid
+        first = result.runs[0].settings if result.runs else {}
         rows.append(
             {
-                "when (UTC)": fmt_time(result.get("created")),
-                "model": _short(titles.get(result.get("model_id"), result.get("model_id") or "?")),
-                "precisions": ", ".join(
-                    dict.fromkeys(PRECISION_LABELS.get(r.get("precision"), r.get("precision")) for r in runs)
-                ),
+                "when (UTC)": fmt_time(result.created),
+                "model": titles.get(result.model_id, result.model_id).split(" (")[0],
+                "variants": ", ".join(dict.fromkeys(r.variant for r in result.runs)),
+                "stable": "yes" if result.stable else "no",
+                "rounds": result.rounds,
                 "hint": config.get("hint"),
-                "batch": "grid " + "/".join(map(str, grid["batches"])) if grid else str(config.get("batch")),
-                "streams": "grid " + "/".join(map(str, grid["streams"]))
-                if grid
-                else str(config.get("streams") or first.get("streams") or "auto"),
+                "batch": "grid " + "/".join(map(str, grid.get("batches") or [])) if grid else str(config.get("batch")),
                 "threads": str(config.get("threads") or first.get("threads") or "auto"),
-                "s / precision": config.get("seconds"),
-                "device": result.get("device_name"),
-                "file": Path(result.get("_path", "")).name,
+                "s / variant": config.get("seconds"),
+                "CPU": (result.machine or {}).get("brand") or result.device_name,
+                "file": Path(result.path or "").name,
             }
         )
     return rows
 
 
-def run_rows(runs: list[dict], titles: dict) -> list[dict]:
+def run_rows(results: list[BenchmarkResult], titles: dict) -> list[dict]:
     rows = []
-    for r in runs:
-        lat, s = r.get("latency_ms") or {}, r.get("settings") or {}
-        rows.append(
-            {
-                "model": _short(titles.get(r["model_id"], r["model_id"])),
-                "precision": PRECISION_LABELS.get(r.get("precision"), r.get("precision")),
-                "median ms": lat.get("median"),
-                "mean ms": lat.get("mean"),
-                "p90 ms": lat.get("p90"),
-                "min ms": lat.get("min"),
-                "max ms": lat.get("max"),
-                "images/s": r.get("throughput_fps"),
-                "first inference ms": r.get("first_inference_ms"),
-                "compile ms": r.get("compile_ms"),
-                "compiled from": r.get("compile_source"),
-                "batch": s.get("batch"),
-                "hint": s.get("hint"),
-                "streams": s.get("streams"),
-                "threads": s.get("threads"),
-                "nireq": s.get("nireq"),
-                "inference precision": s.get("inference_precision"),
-                "iterations (latency / throughput)": "{} / {}".format(
-                    (r.get("iterations") or {}).get("latency"), (r.get("iterations") or {}).get("throughput")
-                ),
-            }
-        )
+    for result in results:
+        for r in result.runs:
+            lat, s = r.latency, r.settings
+            rows.append(
+                {
+                    "model": titles.get(r.model_id, r.model_id).split(" (")[0],
+                    "variant": r.title,
+                    "runtime": s.get("runtime") or r.backend.value,
+                    "executed as": s.get("inference_precision"),
+                    "median ms": lat.median,
+                    "IQR ms": lat.iqr,
+                    "p90 ms": lat.p90,
+                    "min ms": lat.min,
+                    "max ms": lat.max,
+                    "images/s": r.throughput_fps,
+                    "stable": "yes" if r.stable else "no: " + "; ".join(r.unstable_reasons),
+                    "first inference ms": r.first_inference_ms,
+                    "compile ms": r.compile_ms,
+                    "compiled from": r.compile_source,
+                    "batch": r.batch,
+                    "hint": s.get("hint"),
+                    "streams": s.get("streams"),
+                    "threads": s.get("threads"),
+                    "nireq": s.get("nireq"),
+                    "iterations (latency / throughput)": f"{r.iterations.get('latency')} / {r.iterations.get('throughput')}",
+                    "recipe": r.recipe,
+                    "run": result.created,
+                }
+            )
     return rows
 
 
-def conditions(results: list[dict], runs: list[dict]) -> str:
-    settings = [r.get("settings") or {} for r in runs]
-    ov = [s for s in settings if s.get("precision") != "torch"] or settings
-    versions = joined((r.get("versions") or {}).get("openvino") for r in runs)
-    seconds = joined((res.get("config") or {}).get("seconds") for res in results)
+def conditions(results: list[BenchmarkResult]) -> str:
+    runs = [r for result in results for r in result.runs]
+    machines = joined(((res.machine or {}).get("brand") or res.device_name) for res in results)
+    isa = joined(", ".join((res.machine or {}).get("isa") or []) for res in results)
+    ov = [r.settings for r in runs if r.backend.value == "openvino"] or [r.settings for r in runs]
+    versions = joined(r.versions.get("openvino") for r in runs)
     return (
-        f"{joined(r.get('device_name') for r in runs)} · hint {joined(s.get('hint') for s in ov)} · batch "
-        f"{joined(s.get('batch') for s in settings)} · streams {joined(s.get('streams') for s in ov)} · threads "
-        f"{joined(s.get('threads') for s in settings)} · nireq {joined(s.get('nireq') for s in ov)} · "
-        f"{seconds} s per precision (half latency, half throughput) · OpenVINO {versions}. {METHOD}"
+        f"{safe(machines)} ({safe(isa)}) · hint {joined(s.get('hint') for s in ov)} · batch {joined(r.batch for r in runs)} · "
+        f"streams {joined(s.get('streams') for s in ov)} · threads {joined(r.settings.get('threads') for r in runs)} · "
+        f"{joined(res.config.get('seconds') for res in results)} s per variant in {joined(res.rounds for res in results)} rounds · "
+        f"OpenVINO {versions}. {METHOD}"
     )
 
 
-def headline(runs: list[dict]) -> None:
-    """Median latency per precision of one result, with the speed-up over PyTorch at the same batch."""
-    torch_run = next((r for r in runs if r.get("precision") == "torch"), None)
-    shown = runs[:4]
+def headline(result: BenchmarkResult) -> None:
+    """Median latency per variant of one run, with the speed-up over its reference from that same run."""
+    comparisons = {c.variant: c for c in result.comparisons()}
+    reference = result.reference()
+    shown = result.runs[:6]
     for col, run in zip(st.columns(len(shown)), shown, strict=True):
-        median = (run.get("latency_ms") or {}).get("median")
-        delta = "reference" if run is torch_run else None
-        if torch_run is not None and run is not torch_run and median:
-            ratio = torch_run["latency_ms"]["median"] / median
-            delta = f"×{ratio:.1f} vs PyTorch" if ratio >= 1 else f"×{1 / ratio:.1f} slower than PyTorch"
+        comp = comparisons.get(run.variant)
+        delta = "reference" if run is reference else None
+        if comp is not None:
+            delta = (f"{comp.text()} vs {reference.title}" if comp.ratio >= 1 else f"{1 / comp.ratio:.1f}× slower than {reference.title}")
+            delta += "" if comp.stable else " · unstable"
         col.metric(
-            f"{PRECISION_LABELS.get(run.get('precision'), run.get('precision'))} · median latency",
-            f"{median:.3g} ms" if median is not None else "—",
+            f"{run.title} · median",
+            f"{run.median_ms:.3g} ms" + ("" if run.stable else " ⚠"),
             delta=delta,
-            delta_color="off" if run is torch_run else "inverse" if delta and "slower" in delta else "normal",
-            delta_arrow="off" if run is torch_run else "auto",
-            help=f"{run.get('throughput_fps', 0):,.1f} images/s in the throughput phase",
+            delta_color="off" if comp is None or not comp.stable else ("normal" if comp.ratio >= 1 else "inverse"),
+            delta_arrow="off",
+            help=f"{run.throughput_fps:,.1f} images/s in the throughput phase; executed as {run.execution or '?'}"
+            + ("" if run.stable else "; unstable: " + "; ".join(run.unstable_reasons)),
             border=True,
         )
+    if not result.stable:
+        st.warning(
+            "Part of this run is **unstable** (the machine was busy, or too few iterations ran): its ratios are not "
+            "results. Measure again, ideally with nothing else running.",
+            icon=":material/warning:",
+        )
+        if st.button("Measure again", icon=":material/replay:", key=f"b-again-{Path(result.path or '').name}"):
+            config = {k: v for k, v in result.config.items() if k in ("hint", "batch", "seconds", "streams", "threads", "rounds", "execution", "device")}
+            config.update(model_id=result.model_id, variants=result.variants)
+            if run_safely(jobs().submit, "benchmark", config, title=f"Benchmark {result.model_id} again (was unstable)"):
+                st.rerun()
 
 
-def show_results(results: list[dict], titles: dict, *, picked: bool) -> None:
+def show_results(results: list[BenchmarkResult], titles: dict, *, picked: bool) -> None:
     from core.plots import grid_figure, latency_figure, throughput_figure
 
-    runs = [run for result in results for run in _runs_of(result)]
+    runs = [run for result in results for run in result.runs]
     if not runs:
         st.info("The chosen results hold no runs.", icon=":material/info:")
         return
-    st.caption(
-        "The rows picked in the history below."
-        if picked
-        else "The latest run of each chosen model. Pick rows in the history below to compare other runs."
-    )
-    if len(results) == 1 and not (results[0].get("config") or {}).get("grid"):
-        headline(runs)
-    caption = conditions(results, runs)
+    st.caption("The rows picked in the history below." if picked else "The latest run of each chosen model. Pick rows in the history below to compare other runs.")
+    if len(results) > 1:
+        st.info(
+            f"{len(results)} runs are shown together: compare variants within one run; across runs the machine may "
+            "have been in another state.",
+            icon=":material/info:",
+        )
+    for result in results:
+        if not result.grid:
+            st.markdown(f"**{safe(titles.get(result.model_id, result.model_id))}** · run of {fmt_time(result.created)}")
+            headline(result)
+    machine = results[0].machine if len(results) == 1 else None
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(latency_figure(runs, titles=titles), key="b-latency", config={"displaylogo": False})
+        st.plotly_chart(latency_figure(runs, titles=titles, machine=machine), key="b-latency", config={"displaylogo": False})
     with right:
-        st.plotly_chart(
-            throughput_figure(runs, titles=titles), key="b-throughput", config={"displaylogo": False}
-        )
-    if any((r.get("config") or {}).get("grid") or r.get("grid") for r in results):
+        st.plotly_chart(throughput_figure(runs, titles=titles, machine=machine), key="b-throughput", config={"displaylogo": False})
+    if any(r.grid for r in results):
         st.plotly_chart(grid_figure(runs, titles=titles), key="b-grid-chart", config={"displaylogo": False})
-    st.caption(caption)
+    st.caption(conditions(results))
     st.dataframe(
-        run_rows(runs, titles),
+        run_rows(results, titles),
         hide_index=True,
         width="stretch",
         column_config={
-            **{
-                k: st.column_config.NumberColumn(k, format="%.3f")
-                for k in ("median ms", "mean ms", "p90 ms", "min ms", "max ms")
-            },
+            **{k: st.column_config.NumberColumn(k, format="%.3f") for k in ("median ms", "IQR ms", "p90 ms", "min ms", "max ms")},
             "images/s": st.column_config.NumberColumn("images/s", format="%.1f"),
             "first inference ms": st.column_config.NumberColumn("first inference ms", format="%.2f"),
-            "compile ms": st.column_config.NumberColumn(
-                "compile ms", format="%.0f", help="Empty for PyTorch: eager mode compiles nothing"
-            ),
+            "compile ms": st.column_config.NumberColumn("compile ms", format="%.0f", help="Empty for PyTorch: eager mode compiles nothing"),
         },
     )
     for result in results:
-        for skip in result.get("skipped") or []:
-            st.caption(f":material/info: skipped {skip.get('precision')}: {skip.get('reason')}")
+        for skip in result.skipped:
+            st.caption(f":material/info: skipped {safe(skip.get('variant') or skip.get('precision'))}: {safe(skip.get('reason'))}")
 
 
-def history(results: list[dict], titles: dict) -> list[int]:
+def history(results: list[BenchmarkResult], titles: dict) -> list[int]:
     """Every saved run, newest first; returns the picked row indices."""
     st.subheader("History", anchor=False, divider="gray")
-    st.caption(
-        f"All {len(results)} saved benchmark runs in the workspace, newest first; nothing is deleted. "
-        "Pick one or more rows to show their charts above."
-    )
+    st.caption(f"All {len(results)} saved benchmark runs in the workspace, newest first; nothing is deleted. Pick rows to show them above.")
     event = st.dataframe(
         history_rows(results, titles),
         hide_index=True,
         width="stretch",
         on_select="rerun",
         selection_mode="multi-row",
-        key=f"{HISTORY_KEY}-{len(results)}",  # a new run shifts the rows: start the selection afresh
+        key=f"{state.BENCHMARK_HISTORY}-{len(results)}",  # a new run shifts the rows: start the selection afresh
     )
     return list(event.selection.rows)
 
 
-# page ---------------------------------------------------------------------------------------------
-
-
-st.title("Benchmark", anchor=False)
-st.caption(
-    "How fast is each precision on this machine? Latency and throughput measured the way OpenVINO's "
-    "benchmark_app measures them, with eager PyTorch as the reference."
+page_setup(
+    "Benchmark",
+    "How fast is each variant on this machine? PyTorch, ONNX Runtime and OpenVINO in one table and one chart, measured "
+    "the way OpenVINO's benchmark_app measures, all variants of a model in one interleaved run.",
 )
-
 specs = {s.id: s for s in model_specs()}
 titles = {m: s.title for m, s in specs.items()}
 models = choose_models(specs)
 if models:
-    settings = settings_form()
+    settings = settings_form(_variant_options(models, specs))
     if settings is not None:
         records = run_safely(submit_benchmarks, models, specs, settings)
         if records:
             st.toast(f"{len(records)} benchmark job(s) queued", icon=":material/speed:")
-    jobs = [j for j in (latest_job("benchmark", model_id=m) for m in models) if j is not None]
-    if jobs:
+    latest = [j for j in (jobs().latest("benchmark", model_id=m) for m in models) if j is not None]
+    if latest:
         with st.container(border=True):
             st.markdown("**:material/work_history: Latest benchmark jobs**")
-            for job in jobs:
+            for job in latest:
                 job_panel(job.id, key=f"bench-{job.config.get('model_id')}")
                 if job.state.active:
-                    seconds = job.config.get("seconds", 0) * len(job.config.get("precisions") or [])
+                    seconds = job.config.get("seconds", 0) * len(job.config.get("variants") or job.config.get("precisions") or [])
                     st.caption(f"measures for about {format_duration(seconds)} plus compiling")
 
-results = list(reversed(workspace().results("benchmark")))  # newest first
+loaded = load_benchmarks(workspace())
+show_damaged(loaded.damaged)
+results = list(reversed(loaded.items))  # newest first
 results_box = st.container()
 if results:
     picked = history(results, titles)
     if picked:
         shown = [results[i] for i in picked if i < len(results)]
     else:
-        newest = {}
+        newest: dict[str, BenchmarkResult] = {}
         for result in results:
-            if result.get("model_id") in models:
-                newest.setdefault(result.get("model_id"), result)
+            if result.model_id in models:
+                newest.setdefault(result.model_id, result)
         shown = list(newest.values()) or results[:1]
     with results_box:
         st.subheader("Results", anchor=False, divider="gray")
         show_results(shown, titles, picked=bool(picked))
 else:
     with results_box:
-        st.info(
-            "No benchmark saved yet. Choose models and settings above and press **Run benchmark**.",
-            icon=":material/info:",
-        )
+        st.info("No benchmark saved yet. Choose models and settings above and press **Run benchmark**.", icon=":material/info:")

@@ -1,277 +1,158 @@
 """Home: what the tool does, what the workspace holds, and a one-click guided demo.
 
 It must render within seconds of a server start, so it reads saved files only: no torch, no
-OpenVINO, not even the model registry's torchvision list.
+OpenVINO. The demo is one job (core.demo); its summary is recomputed from the saved results.
 """
 
 from __future__ import annotations
 
-import json
-import threading
-import time
-
 import streamlit as st
 
+from core.demo import DEMO_MODEL, DEMO_STEPS, demo_step_states
 from core.errors import CoreError
 from core.jobs import JobRecord, JobState
-from core.registry import model_title
-from core.tradeoffs import latest_evaluation, latest_runs, usable_run
-from core.workspace import write_json
-from ui.common import (
-    PRECISION_LABELS,
-    fmt_mib,
-    format_duration,
-    job_panel,
-    runner,
-    show_error,
-    state_icon,
-    workspace,
-)
+from core.overview import DemoSummary, ModelCard, demo_summary, model_cards
+from ui.format import fmt_mib, fmt_ms, fmt_pct, format_duration, safe
+from ui.jobs import job_panel, state_icon
+from ui.page import page_setup, run_safely, show_error
+from ui.services import jobs, workspace
 
-DEMO_MODEL = "efficientnet-lite0"
-DEMO_FILE = "demo.json"
-DEMO_PRECISIONS = ["torch", "fp32", "fp16", "int8"]
-DEMO_STEPS = (
-    (
-        "convert",
-        "Convert EfficientNet-Lite0 to OpenVINO FP32 and FP16",
-        {"model_id": DEMO_MODEL, "precisions": ["fp32", "fp16"], "route": "direct"},
-    ),
-    (
-        "quantize",
-        "Quantize it to INT8 with NNCF (300 calibration images)",
-        {"model_id": DEMO_MODEL, "calibration": "builtin:imagenet-samples", "subset_size": 300},
-    ),
-    (
-        "benchmark",
-        "Benchmark PyTorch, FP32, FP16 and INT8 (5 s each, batch 1)",
-        {"model_id": DEMO_MODEL, "precisions": DEMO_PRECISIONS, "hint": "latency", "batch": 1, "seconds": 5},
-    ),
-    (
-        "evaluate",
-        "Measure top-1 accuracy of each on the built-in ImageNet samples",
-        {"model_id": DEMO_MODEL, "precisions": DEMO_PRECISIONS, "dataset": "builtin:imagenet-samples"},
-    ),
-)
-ORDER = ("torch", "fp32", "fp16", "int8")
-
-
-@st.cache_resource(show_spinner=False)
-def _demo_lock() -> threading.Lock:
-    """One lock per server, so two clicks (or two tabs) cannot start two demos."""
-    return threading.Lock()
-
-
-# demo state ----------------------------------------------------------------------------------
-
-
-def _load_demo() -> dict | None:
-    path = workspace().root / DEMO_FILE
-    try:
-        demo = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return demo if isinstance(demo, dict) and isinstance(demo.get("steps"), list) else None
-
-
-def _records(demo: dict) -> list[JobRecord | None]:
-    """The demo's jobs in order; None for one removed from the job list."""
-    found = []
-    for step in demo["steps"]:
-        try:
-            found.append(runner().store.get(step["job_id"]))
-        except (CoreError, KeyError, TypeError):
-            found.append(None)
-    return found
-
-
-def _running(records: list[JobRecord | None]) -> bool:
-    return any(r is not None and r.state.active for r in records)
-
-
-def _start_demo() -> bool:
-    """Submit the four steps in order and remember their ids; False if a demo already runs."""
-    with _demo_lock():
-        current = _load_demo()
-        if current is not None and _running(_records(current)):
-            return False
-        steps, previous = [], None
-        for number, (kind, title, config) in enumerate(DEMO_STEPS, start=1):
-            # each step waits for the one before and is skipped if that one did not succeed
-            record = runner().submit(
-                kind, config, title=f"Demo {number}/{len(DEMO_STEPS)} · {title}", after=previous
-            )
-            previous = record.id
-            steps.append({"kind": kind, "title": title, "job_id": record.id})
-        write_json(
-            workspace().root / DEMO_FILE, {"model_id": DEMO_MODEL, "started": time.time(), "steps": steps}
-        )
-        return True
-
-
-# formatting ----------------------------------------------------------------------------------
-
-
-def _ms(value: float) -> str:
-    return f"{value:.2f} ms" if value < 1 else f"{value:.1f} ms" if value < 100 else f"{value:.0f} ms"
-
-
-def _pct(value: float) -> str:
-    return f"{value * 100:.0f} %" if value >= 0.1 else f"{value * 100:.1f} %"
-
-
-def _settings_text(settings: dict, device_name: str | None = None) -> str:
-    parts = [settings.get("device_name") or device_name or settings.get("device") or "CPU"]
-    if settings.get("hint"):
-        parts.append(f"{str(settings['hint']).upper()} hint")
-    parts.append(f"batch {settings.get('batch') or 1}")
-    if settings.get("threads"):
-        parts.append(f"{settings['threads']} threads")
-    return ", ".join(parts)
-
-
-def _demo_summary(records: list[JobRecord]) -> list[str]:
-    """One line each on size, speed and accuracy, from the demo's own job results."""
-    convert, quantize, bench, evaluation = (r.result or {} for r in records)
-    lines = []
-    sizes = {a["precision"]: a["size_bytes"] for a in convert.get("artifacts", [])}
-    if quantize.get("size_bytes"):
-        sizes["int8"] = quantize["size_bytes"]
-    if sizes.get("fp32"):
-        text = " → ".join(
-            f"{PRECISION_LABELS[p]} {fmt_mib(sizes[p])}"
-            + ("" if p == "fp32" else f" ({_pct(sizes[p] / sizes['fp32'])} of FP32)")
-            for p in ORDER
-            if p in sizes
-        )
-        lines.append(f":material/compress: **Size** on disk: {text}.")
-    runs = {r["precision"]: r for r in bench.get("runs", []) if usable_run(r)}
-    if runs:
-        median = {p: r["latency_ms"]["median"] for p, r in runs.items()}
-        text = " → ".join(f"{PRECISION_LABELS[p]} {_ms(median[p])}" for p in ORDER if p in median)
-        best = min((p for p in median if p != "torch"), key=median.get, default=None)
-        base = "torch" if "torch" in median else "fp32"
-        speedup = ""
-        if best and base in median and best != base:
-            speedup = f"; {PRECISION_LABELS[best]} is **{median[base] / median[best]:.1f}×** faster than {PRECISION_LABELS[base]}"
-        ov_run = runs.get("int8") or next(iter(runs.values()))
-        lines.append(
-            f":material/speed: **Speed** (median latency, one image at a time): {text}{speedup} "
-            f"({_settings_text(ov_run['settings'], bench.get('device_name'))}, "
-            f"{bench.get('config', {}).get('seconds', 5):g} s per precision)."
-        )
-    scores = {r["precision"]: r for r in evaluation.get("results", []) if r.get("top1") is not None}
-    if scores:
-        dataset = evaluation.get("dataset", {})
-        text = ", ".join(f"{PRECISION_LABELS[p]} {_pct(scores[p]['top1'])}" for p in ORDER if p in scores)
-        agree = (evaluation.get("agreement") or {}).get("fp32-vs-int8")
-        agree_text = (
-            f"; INT8 gives the same answer as FP32 on {_pct(agree)} of them" if agree is not None else ""
-        )
-        lines.append(
-            f":material/target: **Accuracy** (top-1 on {dataset.get('name', 'the set')}, "
-            f"{dataset.get('size', '?')} images): {text}{agree_text}. A set this small only shows large drops; "
-            "the published INT8 figure on 50,000 images is 74.4 % vs 75.1 % FP32."
-        )
-    return lines
-
-
-# sections ------------------------------------------------------------------------------------
+STEP_ICONS = {
+    "done": ":material/check_circle:",
+    "running": ":material/progress_activity:",
+    "waiting": ":material/schedule:",
+    "stopped": ":material/error:",
+    "not run": ":material/remove_circle_outline:",
+}
 
 
 def _intro() -> None:
-    cols = st.columns(3)
     points = (
         (
             ":material/deployed_code:",
             "Convert and compress",
-            "A PyTorch image classifier becomes an OpenVINO model at FP32 and FP16, "
-            "and an INT8 model quantized with NNCF.",
+            "A PyTorch image classifier becomes OpenVINO FP32 and FP16 models, INT8 models quantized with NNCF, "
+            "and ONNX Runtime models to compare with.",
         ),
         (
             ":material/speed:",
             "Measure the speed-up",
-            "Latency and throughput on this CPU, against PyTorch, with every setting recorded.",
+            "Latency and throughput on this CPU against PyTorch, all variants in one interleaved run, every "
+            "setting recorded and noisy figures marked.",
         ),
         (
             ":material/target:",
             "Show what it costs",
-            "Top-1 accuracy per precision on labelled images, with its uncertainty, so you pick the trade-off knowingly.",
+            "Top-1 per variant on labelled images, with its uncertainty, so you pick the trade-off knowingly.",
         ),
     )
-    for col, (icon, head, text) in zip(cols, points, strict=True):
+    for col, (icon, head, text) in zip(st.columns(3), points, strict=True):
         with col.container(border=True, height="stretch"):
             st.markdown(f"##### {icon} {head}")
             st.write(text)
 
 
-def _step_line(number: int, step: dict, record: JobRecord | None, skipped: bool) -> str:
-    if record is None:
-        return (
-            f":material/help: **{number}. {step.get('title', step.get('kind'))}** · removed from the job list"
+def _summary_lines(summary: DemoSummary) -> list[str]:
+    """Size, speed and accuracy in one line each, from the demo's own results (read again every time)."""
+    lines = []
+    fp32 = summary.sizes.get("fp32")
+    if fp32:
+        parts = []
+        for variant, title in (("fp32", "FP32"), ("fp16", "FP16"), (summary.int8_variant, "INT8")):
+            if variant in summary.sizes:
+                share = "" if variant == "fp32" else f" ({fmt_pct(summary.sizes[variant] / fp32, 0)} of FP32)"
+                parts.append(f"{title} {fmt_mib(summary.sizes[variant])}{share}")
+        lines.append(f":material/compress: **Size** on disk: {' → '.join(parts)}.")
+    bench = summary.benchmark
+    if bench is not None:
+        medians = " → ".join(f"{safe(r.title)} {fmt_ms(r.median_ms)}" for r in bench.runs)
+        where = bench.machine.get("brand") if bench.machine else bench.device_name
+        executed = ", ".join(
+            f"{safe(r.title)} ran as {r.execution}" for r in bench.runs if r.backend.value == "openvino" and r.execution
         )
-    if skipped and record.state == JobState.CANCELLED:
-        state = "skipped: an earlier step did not succeed"
-    elif record.state.finished:
-        state = f"{record.state.value} in {format_duration(record.duration)}"
-    else:
-        state = record.state.value
-    return f"{state_icon(record.state)} **{number}. {step.get('title', record.title)}** · {state}"
+        if summary.headline:
+            speed = f" **{safe(summary.headline)}** (range over the rounds)."
+        elif summary.speedup is not None:
+            speed = (
+                f" The ratio to PyTorch ({summary.speedup.text()}) is **not shown as a result**: the run was "
+                "unstable (the machine was busy). Measure again on Benchmark."
+            )
+        else:
+            speed = ""
+        lines.append(
+            f":material/speed: **Speed** (median latency of one image, one run of {bench.rounds} interleaved rounds on "
+            f"{safe(where)}; {executed}): {medians}.{speed}"
+        )
+    evaluation = summary.evaluation
+    if evaluation is not None and evaluation.scored():
+        scores = ", ".join(f"{safe(s.title)} {fmt_pct(s.top1, 0)}" for s in evaluation.results if s.top1 is not None)
+        agree = evaluation.agreement_of("fp32", summary.int8_variant)
+        agree_text = f"; INT8 gives the same answer as FP32 on {fmt_pct(agree.rate, 0)} of them" if agree else ""
+        lines.append(
+            f":material/target: **Accuracy** (top-1 on {safe(evaluation.dataset_name)}, {evaluation.dataset_size} "
+            f"images): {scores}{agree_text}. A set this small only shows large drops; the published INT8 figure on "
+            "50,000 images is 74.4 % vs 75.1 % FP32."
+        )
+    return lines
+
+
+def _demo_steps(record: JobRecord) -> None:
+    states = demo_step_states(record.phase, record.state.finished, record.state == JobState.SUCCEEDED)
+    timings = {s.get("step"): s for s in (record.result or {}).get("steps", [])}
+    for number, (step, status) in enumerate(zip(DEMO_STEPS, states, strict=True), 1):
+        extra = ""
+        done = timings.get(step.key)
+        if done is not None:
+            extra = f" · {done['skipped']}" if done.get("skipped") else f" · {format_duration(done.get('seconds'))}"
+        st.markdown(f"{STEP_ICONS[status]} **{number}. {step.title}** · {status}{extra}")
 
 
 def _demo_section() -> bool:
     """The demo's card; True while the demo runs."""
+    record = jobs().latest("demo")
+    running = record is not None and record.state.active
     with st.container(border=True):
         st.subheader(":material/play_circle: Guided demo", anchor=False)
-        demo = _load_demo()
-        records = _records(demo) if demo else []
-        running = _running(records)
-        done = bool(records) and all(r is not None and r.state == JobState.SUCCEEDED for r in records)
-
-        if not records:
+        if record is None:
             st.write(
-                "One click runs the whole path on **EfficientNet-Lite0** (ImageNet, bundled): convert → "
-                "quantize → benchmark → evaluate. It takes about three minutes on two cores and runs in the "
-                "background: you can leave this page, or reload it, and come back."
+                "One click runs the whole path on **EfficientNet-Lite0** (ImageNet, bundled): convert → quantize → "
+                "benchmark → evaluate. It takes one to two minutes on two cores and runs in the background: you can "
+                "leave this page, or reload it, and come back."
             )
-        current = next((r for r in records if r is not None and r.state.active), None)
-        broken = False
-        for number, (step, record) in enumerate(
-            zip(demo["steps"] if records else [], records, strict=True), 1
-        ):
-            if record is not None and record is current:
+        else:
+            _demo_steps(record)
+            if running:
                 with st.container(border=True):
                     job_panel(record.id, key="demo")
+            elif record.state == JobState.SUCCEEDED:
+                summary = run_safely(demo_summary, workspace(), record.result or {})
+                if summary is not None:
+                    icon = ":material/celebration:" if summary.headline else ":material/warning:"
+                    head = "The demo finished. What it measured:" if summary.headline else (
+                        "The demo finished, but its speed figures are unstable; sizes and accuracy stand:"
+                    )
+                    (st.success if summary.headline else st.warning)(head, icon=icon)
+                    for line in _summary_lines(summary):
+                        st.markdown(line)
             else:
-                st.markdown(_step_line(number, step, record, broken))
-            if record is not None and record.state == JobState.FAILED:
-                st.error(record.error or "the step failed; see its log on Jobs", icon=":material/error:")
-            broken = (
-                broken or record is None or (record.state.finished and record.state != JobState.SUCCEEDED)
-            )
-
-        if done:
-            st.success("The demo finished. Here is what happened:", icon=":material/celebration:")
-            for line in _demo_summary(records):
-                st.markdown(line)
-        elif records and not running:
-            st.warning(
-                "The demo stopped before its end. Fix what the error says, then run it again.",
-                icon=":material/warning:",
-            )
+                st.warning(
+                    f"{state_icon(record.state)} The demo {record.state.value}: "
+                    f"{safe(record.error or record.message or '')}. Fix what it says, then run it again.",
+                    icon=":material/warning:",
+                )
         with st.container(horizontal=True):
-            if done and st.button(
-                "See the trade-offs", type="primary", icon=":material/scatter_plot:", key="demo-tradeoffs"
-            ):
+            done = record is not None and record.state == JobState.SUCCEEDED
+            if done and st.button("See the trade-offs", type="primary", icon=":material/scatter_plot:", key="demo-tradeoffs"):
                 st.switch_page("app_pages/tradeoffs.py")
             if not running and st.button(
-                "Run the guided demo" if not records else "Run the demo again",
+                "Run the guided demo" if record is None else "Run the demo again",
                 type="secondary" if done else "primary",
-                icon=":material/play_arrow:" if not records else ":material/replay:",
+                icon=":material/play_arrow:" if record is None else ":material/replay:",
                 key="demo-start",
             ):
                 try:
-                    _start_demo()  # refuses quietly if another tab started one meanwhile: the rerun shows it
+                    if jobs().latest("demo", where=lambda r: r.state.active) is None:  # another tab may have started one
+                        jobs().submit("demo", {"model_id": DEMO_MODEL}, title="Guided demo on EfficientNet-Lite0")
                 except CoreError as exc:
                     show_error(exc)
                 else:
@@ -279,99 +160,53 @@ def _demo_section() -> bool:
     return running
 
 
-def _latest_scores(model_id: str) -> tuple[dict, dict | None]:
-    """Top-1 per precision from the newest evaluation covering the most precisions, and that evaluation."""
-    best = latest_evaluation(workspace(), model_id)
-    if best is None:
-        return {}, None
-    return {r["precision"]: r for r in best.get("results") or [] if r.get("top1") is not None}, best
-
-
-def _model_card(model_id: str, runs: dict[str, dict]) -> None:
-    ws = workspace()
-    artifacts = {a.precision.value: a for a in ws.artifacts(model_id)}
-    scores, evaluation = _latest_scores(model_id)
-    trained = all(a.manifest.get("trained", True) for a in artifacts.values())
-    shown = [p for p in ORDER if p in artifacts or p in runs]
+def _model_card(card: ModelCard) -> None:
     with st.container(border=True):
         head, badge = st.columns([4, 1], vertical_alignment="center")
-        head.markdown(f"**{model_title(model_id, ws)}**  \n`{model_id}`")
+        head.markdown(f"**{safe(card.title)}**  \n`{card.model_id}`")
         with badge:
-            if trained:
+            if card.trained:
                 st.badge("trained", icon=":material/verified:", color="green")
             else:
                 st.badge("untrained: latency only", icon=":material/science:", color="orange")
-        cols = st.columns(len(ORDER))
-        fp32 = artifacts.get("fp32")
-        base = runs.get("torch") or runs.get("fp32")
-        for col, precision in zip(cols, ORDER, strict=True):
-            if precision not in shown:
-                continue
-            run, artifact = runs.get(precision), artifacts.get(precision)
-            if artifact is not None:
-                size = fmt_mib(artifact.size_bytes)
-                if fp32 is not None and precision != "fp32":
-                    size += f" · {_pct(artifact.size_bytes / fp32.size_bytes)} of FP32"
-            else:
-                size = "reference, not saved" if precision == "torch" else "not on disk"
-            latency = run["latency_ms"]["median"] if run else None
-            delta, faster = None, True
-            if latency and base is not None and run is not base:
-                ratio = base["latency_ms"]["median"] / latency
-                delta, faster = f"{ratio:.1f}× vs {PRECISION_LABELS[base['precision']]}", ratio >= 1
+        shown = card.variants[:6]
+        for col, row in zip(st.columns(max(len(shown), 1)), shown, strict=False):
+            size = fmt_mib(row.size_bytes) if row.size_bytes else ("reference" if row.variant == "torch" else "—")
+            if row.share_of_fp32 is not None:
+                size += f" · {fmt_pct(row.share_of_fp32, 0)} of FP32"
+            delta, colour = None, "off"
+            if row.comparison is not None:
+                ratio = row.comparison
+                delta = f"{ratio.text()} vs {row.reference_title}" + ("" if ratio.stable else " · unstable")
+                colour = ("normal" if ratio.ratio >= 1 else "inverse") if ratio.stable else "off"
+            value = fmt_ms(row.latency_ms) + ("" if row.stable else " ⚠")
             col.metric(
-                f"{PRECISION_LABELS[precision]} · {size}",
-                _ms(latency) if latency else "—",
+                f"{row.title} · {size}",
+                value if row.latency_ms is not None else "—",
                 delta=delta,
-                delta_color="normal" if faster else "inverse",
+                delta_color=colour,
                 delta_arrow="off",
-                help="median latency of one image, synchronous requests",
+                help="median latency of one image, synchronous requests"
+                + (f"; executed as {row.executed_as}" if row.executed_as else "")
+                + ("" if row.stable else "; unstable: the machine was busy, measure again"),
             )
-            score = scores.get(precision)
-            if score:
-                low, high = (score.get("top1_ci95") or [None, None])[:2]
-                ci = f" ({_pct(low)}–{_pct(high)})" if low is not None else ""
-                col.caption(f"top-1 {_pct(score['top1'])}{ci}")
-            elif not trained:
+            if row.top1 is not None:
+                ci = f" ({fmt_pct(row.top1_ci95[0], 0)}–{fmt_pct(row.top1_ci95[1], 0)})" if row.top1_ci95 else ""
+                col.caption(f"top-1 {fmt_pct(row.top1, 0)}{ci}")
+            elif not card.trained:
                 col.caption("no accuracy: untrained")
-            elif precision in artifacts or precision == "torch":
-                col.caption("top-1 not measured yet")
-        notes = []
-        if runs:
-            groups: dict[str, list[str]] = {}
-            for precision in ORDER:
-                if precision in runs:
-                    run = runs[precision]
-                    groups.setdefault(
-                        _settings_text(run.get("settings") or {}, run.get("device_name")), []
-                    ).append(PRECISION_LABELS[precision])
-            where = "; ".join(f"{', '.join(names)} on {text}" for text, names in groups.items())
-            notes.append(f"Latency: median of the latest benchmark per precision ({where}).")
-        else:
-            notes.append("Not benchmarked yet: open **Benchmark**.")
-        if evaluation is not None:
-            dataset = evaluation.get("dataset") or {}
-            notes.append(
-                f"Top-1 with 95 % interval on {dataset.get('name', 'a labelled set')} "
-                f"({dataset.get('size', '?')} images, {evaluation.get('device_name') or evaluation.get('device', 'CPU')})."
-            )
-        st.caption(" ".join(notes))
+        if len(card.variants) > len(shown):
+            st.caption(f"and {len(card.variants) - len(shown)} more variants: see Trade-offs.")
+        st.caption(f"{safe(card.latency_note)} {safe(card.accuracy_note)}")
 
 
 def _workspace_section(demo_running: bool) -> None:
     st.subheader(":material/inventory_2: Your workspace", anchor=False)
-    ws = workspace()
-    runs_by_model: dict[str, dict[str, dict]] = {}
-    for run in latest_runs(ws):
-        runs_by_model.setdefault(run["model_id"], {})[run["precision"]] = run
-    with_artifacts = {a.model_id for a in ws.artifacts()}
-    model_ids = sorted(with_artifacts | set(runs_by_model))
-    if not model_ids and demo_running:
-        st.info(
-            "The demo is filling it: models appear here as its steps finish.", icon=":material/hourglass_top:"
-        )
+    cards = run_safely(model_cards, workspace()) or []
+    if not cards and demo_running:
+        st.info("The demo is filling it: models appear here as its steps finish.", icon=":material/hourglass_top:")
         return
-    if not model_ids:
+    if not cards:
         st.info(
             "Nothing here yet. Start the **guided demo** above to see the whole path on a real model, "
             "or open **Models** to convert one of your own.",
@@ -379,32 +214,49 @@ def _workspace_section(demo_running: bool) -> None:
         )
         st.page_link("app_pages/models.py", label="Open Models", icon=":material/deployed_code:")
         return
-    st.caption(f"{len(model_ids)} model(s) · sizes of the OpenVINO IR on disk (model.xml + model.bin)")
-    for model_id in model_ids:
-        _model_card(model_id, runs_by_model.get(model_id, {}))
+    st.caption(f"{len(cards)} model(s) · sizes of the model files on disk, in MiB (2²⁰ bytes)")
+    for card in cards:
+        _model_card(card)
 
 
 def _how_to() -> None:
     with st.expander("How to use this tool", icon=":material/menu_book:"):
         st.markdown(
             """
-1. **Models**: which models are there, and how do I get one into OpenVINO (FP32 / FP16)?
-2. **Classify**: does the converted model still recognise my images, at each precision?
-3. **Quantize**: how do I make an INT8 model with NNCF, and how big is it?
-4. **Benchmark**: how fast is each precision on this CPU (latency and throughput), against PyTorch?
-5. **Accuracy**: what does each precision cost in top-1 on labelled images, and how sure is that figure?
-6. **Trade-offs**: which precision is fastest at the accuracy I need? Export a report.
+1. **Models**: which models are there, how do I get one into OpenVINO (FP32 / FP16) and ONNX Runtime, and which
+   variants do I have?
+2. **Classify**: does each variant still recognise my images?
+3. **Quantize**: make INT8 variants with NNCF or ONNX Runtime, on my images or built-in ones.
+4. **Benchmark**: how fast is each variant on this CPU, against PyTorch, measured in one interleaved run?
+5. **Accuracy**: what does each variant cost in top-1 on labelled images, and how sure is that figure?
+6. **Trade-offs**: which variant is fastest at the accuracy I need? Export a report.
 7. **Jobs**: what is running, what finished, and why did something fail?
 
-Long work runs as background jobs, one at a time, so timings are not disturbed; a reload never loses it.
+A *variant* is one runnable version of a model: backend (OpenVINO, ONNX Runtime, PyTorch) × number format (FP32,
+FP16, INT8) × recipe (how it was made). Long work runs as background jobs, one at a time, so timings are not
+disturbed; a reload never loses it. Every figure names the CPU it was measured on.
 """
         )
 
 
-st.title("OpenVINO Optimizer", anchor=False)
-st.caption(
-    "Make PyTorch image classifiers fast on CPUs with OpenVINO, and see honestly what it costs: start here."
+def _limits() -> None:
+    from core.limits import limit_rows
+
+    with st.expander("Limits and safety", icon=":material/shield:"):
+        st.markdown(
+            "Uploads are checked before use: images are decoded with a pixel, side and aspect-ratio cap; zips are read "
+            "entry by entry (no links, no `..` names, no bombs); PyTorch files load with `weights_only=True`; ONNX files "
+            "with external data anywhere in the graph are refused; uploads are parsed in job workers, never in the web "
+            "server. The limits, and the setting (environment variable) that changes each:"
+        )
+        st.dataframe(limit_rows(), hide_index=True, width="stretch")
+
+
+page_setup(
+    "OpenVINO Optimizer",
+    "Make PyTorch image classifiers fast on CPUs with OpenVINO, and see honestly what it costs: start here.",
 )
 _intro()
 _workspace_section(_demo_section())
 _how_to()
+_limits()

@@ -6,24 +6,39 @@ import streamlit as st
 
 from core.errors import CoreError
 from core.jobs import JobRecord, JobState
-from ui.common import fmt_time, format_duration, md_escape, runner, state_icon
+from core.jobs.kinds import JOB_KINDS
+from ui import state
+from ui.format import fmt_time, format_duration, safe
+from ui.jobs import progress_label, state_icon
+from ui.page import page_setup
+from ui.services import jobs
 
 LIMIT = 200
 POLL_SECONDS = 2.0
-ERROR_KEY = "jobs-error"
-KINDS = {"convert": "Convert", "quantize": "Quantize", "benchmark": "Benchmark", "evaluate": "Evaluate"}
+KINDS = {
+    "convert": "Convert",
+    "quantize": "Quantize",
+    "benchmark": "Benchmark",
+    "evaluate": "Evaluate",
+    "demo": "Demo",
+    "study": "Calibration study",
+    "train": "Train",
+    "qat": "Quantization-aware training",
+    "prune": "Prune",
+    "compress": "Compress weights",
+}
 
 
 def _progress_text(record: JobRecord) -> str:
     if record.state.active:
         if record.fraction is not None:
-            return f"{record.fraction:.0%}"
+            return f"step {record.fraction:.0%}"
         return record.phase or ("waiting" if record.state == JobState.QUEUED else "starting")
     return record.state.value
 
 
 def _label(record: JobRecord) -> str:
-    parts = [f"**{md_escape(record.title)}**", KINDS.get(record.kind, record.kind), _progress_text(record)]
+    parts = [f"**{safe(record.title)}**", KINDS.get(record.kind, safe(record.kind)), safe(_progress_text(record))]
     if record.duration is not None:
         parts.append(format_duration(record.duration))
     parts.append(fmt_time(record.created))
@@ -33,7 +48,7 @@ def _label(record: JobRecord) -> str:
 @st.cache_data(max_entries=500, show_spinner=False)
 def _finished_log(job_id: str, finished: float | None) -> str:
     """A finished job's log no longer changes: read it once, not on every 2 s refresh of the list."""
-    return runner().store.log_tail(job_id, lines=60)
+    return jobs().log_tail(job_id, lines=60)
 
 
 def _act(action, job_id: str) -> None:
@@ -41,55 +56,35 @@ def _act(action, job_id: str) -> None:
     try:
         action(job_id)
     except CoreError as exc:
-        st.session_state[ERROR_KEY] = str(exc)
+        st.session_state[state.JOBS_ERROR] = str(exc)
 
 
 def _job_row(record: JobRecord) -> None:
     with st.expander(_label(record), icon=state_icon(record.state), key=f"job-{record.id}"):
         if record.state.active:
-            label = record.phase or record.message or "waiting for the worker"
-            if record.total:
-                label += f" · {record.done}/{record.total}"
-            if record.eta_seconds is not None:
-                label += f" · about {format_duration(record.eta_seconds)} left"
-            st.progress(record.fraction or 0.0, text=label)
-        elif record.state == JobState.FAILED:
-            st.error(record.error or "the job failed; see its log", icon=":material/error:")
+            st.progress(record.fraction or 0.0, text=progress_label(record))
+        elif record.state in (JobState.FAILED, JobState.DAMAGED):
+            st.error(safe(record.error or "the job failed; see its log"), icon=":material/error:")
         elif record.state in (JobState.CANCELLED, JobState.INTERRUPTED):
-            st.warning(record.message or record.state.value, icon=":material/warning:")
+            st.warning(safe(record.message or record.state.value), icon=":material/warning:")
         times = [f"created {fmt_time(record.created)}"]
         if record.started:
             times.append(f"started {fmt_time(record.started)}")
         if record.finished:
             times.append(f"finished {fmt_time(record.finished)}")
         cols = st.columns([4, 1], vertical_alignment="center")
-        cols[0].caption(f"`{record.id}` · {record.kind} · {' · '.join(times)}")
+        cols[0].caption(f"`{record.id}` · {safe(record.kind)} · {' · '.join(times)}")
         if record.state.active:
-            cols[1].button(
-                "Cancel",
-                icon=":material/stop_circle:",
-                key=f"cancel-{record.id}",
-                on_click=_act,
-                args=(runner().cancel, record.id),
-            )
+            cols[1].button("Cancel", icon=":material/stop_circle:", key=f"cancel-{record.id}", on_click=_act, args=(jobs().cancel, record.id))
         else:
-            cols[1].button(
-                "Remove",
-                icon=":material/delete:",
-                key=f"remove-{record.id}",
-                help="Remove this record and its log; results and models it made stay",
-                on_click=_act,
-                args=(runner().store.delete, record.id),
-            )
+            cols[1].button("Remove", icon=":material/delete:", key=f"remove-{record.id}",
+                           help="Remove this record and its log; results and variants it made stay",
+                           on_click=_act, args=(jobs().delete, record.id))  # fmt: skip
         tabs = st.tabs(["Settings", "Log", "Result" if record.state != JobState.FAILED else "Error"])
         with tabs[0]:
             st.json(record.config, expanded=2)
         with tabs[1]:
-            log = (
-                runner().store.log_tail(record.id, lines=60)
-                if record.state.active
-                else _finished_log(record.id, record.finished)
-            )
+            log = jobs().log_tail(record.id, lines=60) if record.state.active else _finished_log(record.id, record.finished)
             if log:
                 st.code(log, language=None)
             else:
@@ -104,19 +99,19 @@ def _job_row(record: JobRecord) -> None:
 
 
 def _job_list(states: list[str], kinds: list[str], polling: bool) -> None:
-    records = runner().store.list(limit=LIMIT)
+    records = jobs().list(limit=LIMIT)
     if polling and not any(r.state.active for r in records):
         st.rerun(scope="app")  # the last active job ended: render once more without polling
-    counts = {state: sum(r.state == state for r in records) for state in JobState}
+    counts = {s: sum(r.state == s for r in records) for s in JobState}
     cols = st.columns(4)
     cols[0].metric("Running", counts[JobState.RUNNING], border=True)
     cols[1].metric("Queued", counts[JobState.QUEUED], border=True)
     cols[2].metric("Succeeded", counts[JobState.SUCCEEDED], border=True)
-    stopped = counts[JobState.FAILED] + counts[JobState.CANCELLED] + counts[JobState.INTERRUPTED]
+    stopped = counts[JobState.FAILED] + counts[JobState.CANCELLED] + counts[JobState.INTERRUPTED] + counts[JobState.DAMAGED]
     cols[3].metric("Failed or stopped", stopped, border=True)
-    error = st.session_state.pop(ERROR_KEY, None)
+    error = st.session_state.pop(state.JOBS_ERROR, None)
     if error:
-        st.error(error, icon=":material/error:")
+        st.error(safe(error), icon=":material/error:")
     shown = [r for r in records if (not states or r.state.value in states) and (not kinds or r.kind in kinds)]
     if not shown:
         st.info("No job matches these filters.", icon=":material/filter_alt_off:")
@@ -126,44 +121,27 @@ def _job_list(states: list[str], kinds: list[str], polling: bool) -> None:
         st.caption(f"The newest {LIMIT} jobs are shown.")
 
 
-st.title("Jobs", anchor=False)
-st.caption(
-    "Everything that runs in the background (conversions, quantizations, benchmarks, evaluations), one at a "
-    "time: progress, settings, log and result of each."
+page_setup(
+    "Jobs",
+    "Everything that runs in the background (conversions, quantizations, benchmarks, evaluations, studies, training), "
+    "one at a time: progress, settings, log and result of each.",
 )
-
-records = runner().store.list(limit=LIMIT)
+records = jobs().list(limit=LIMIT)
 if not records:
-    st.info(
-        "No job yet. Jobs appear here when you convert, quantize, benchmark or evaluate a model. The guided "
-        "demo on **Home** starts four of them in one click.",
-        icon=":material/work_history:",
-    )
+    st.info("No job yet. Jobs appear here when you convert, quantize, benchmark or evaluate a model. The guided demo on "
+            "**Home** runs the whole path in one.", icon=":material/work_history:")  # fmt: skip
     st.page_link("app_pages/home.py", label="Open Home", icon=":material/home:")
     st.stop()
-
 filters = st.columns([3, 2])
 chosen_states = filters[0].pills(
-    "State",
-    [s.value for s in JobState],
-    selection_mode="multi",
-    key="jobs-states",
+    "State", [s.value for s in JobState], selection_mode="multi", key="jobs-states",
     format_func=lambda s: f"{state_icon(JobState(s))} {s}",
-    wrap=True,
-)
+)  # fmt: skip
 chosen_kinds = filters[1].pills(
-    "Kind",
-    sorted({r.kind for r in records} | set(KINDS)),
-    selection_mode="multi",
-    key="jobs-kinds",
-    format_func=lambda k: KINDS.get(k, k),
-    wrap=True,
-)
+    "Kind", sorted({r.kind for r in records} | {k for k in KINDS if k in JOB_KINDS}), selection_mode="multi",
+    key="jobs-kinds", format_func=lambda k: KINDS.get(k, k),
+)  # fmt: skip
 active = any(r.state.active for r in records)
-st.caption(
-    "Newest first; no filter means all. "
-    + ("Refreshing every 2 s while a job is active." if active else "Jobs run one at a time, oldest first.")
-)
-st.fragment(run_every=POLL_SECONDS if active else None)(_job_list)(
-    list(chosen_states or []), list(chosen_kinds or []), active
-)
+st.caption("Newest first; no filter means all; a percentage is the current step's. "
+           + ("Refreshing every 2 s while a job is active." if active else "Jobs run one at a time, oldest first."))  # fmt: skip
+st.fragment(run_every=POLL_SECONDS if active else None)(_job_list)(list(chosen_states or []), list(chosen_kinds or []), active)

@@ -26,7 +26,7 @@ from core.errors import InputError
 from core.machine import cpu_info
 from core.progress import Progress, ProgressCallback
 from core.registry import ModelSpec, get_model
-from core.results import BenchmarkResult, LatencyStats, VariantRun, judge_stability
+from core.results import BenchmarkResult, LatencyStats, VariantRun, judge_stability, precision_key
 from core.runtime import check_device, device_name
 from core.variants import Variant, resolve_variants
 from core.workspace import Workspace, library_versions
@@ -37,6 +37,7 @@ __all__ = [
     "benchmark_job",
     "run_benchmark",
     "run_grid",
+    "measure",
     "sample_input",
 ]
 
@@ -155,6 +156,8 @@ class _Measure:
     calls: int = 0
     throughput_s: float = 0.0
     latency_s: float = 0.0
+    spec: ModelSpec | None = None
+    batch: np.ndarray | None = None
 
 
 def _now() -> str:
@@ -187,11 +190,45 @@ def run_benchmark(
     variants, skipped = resolve_variants(spec, workspace, config.variants, skip_missing_reference=True)
     if not variants:
         raise InputError(f"nothing to benchmark for {spec.id}: {skipped[0]['reason']}; choose fp32, fp16 or int8")
-    batch = sample_input(spec, config.batch)
+    runs = measure(
+        [(spec, variant) for variant in variants],
+        config,
+        workspace=workspace,
+        progress=progress,
+        prepare_fn=prepare_fn,
+    )
+    created = runs[0].created if runs else _now()
+    result = BenchmarkResult(
+        model_id=spec.id,
+        created=created,
+        config=config.to_dict(),
+        device_name=device_name(device),
+        runs=tuple(runs),
+        skipped=tuple(skipped),
+        machine=cpu_info(),
+        rounds=config.rounds,
+    )
+    if save:
+        result = replace(result, path=str(workspace.save_result("benchmark", spec.id, result.to_dict())))
+    return result
+
+
+def measure(
+    entries: list[tuple[ModelSpec, Variant]],
+    config: BenchmarkConfig,
+    *,
+    workspace: Workspace,
+    progress: ProgressCallback | None = None,
+    prepare_fn: Callable[..., Prepared] = prepare,
+) -> list[VariantRun]:
+    """Measure (model, variant) pairs in interleaved rounds: the engine of `run_benchmark`, also used to
+    compare different models in one run (a network against its pruned version)."""
+    batches = {s.id: sample_input(s, config.batch) for s in {e[0].id: e[0] for e in entries}.values()}
     options = config.options()
-    clock = _Clock(progress, config.seconds * len(variants))
+    clock = _Clock(progress, config.seconds * len(entries))
     measures = []
-    for variant in variants:
+    for spec, variant in entries:
+        batch = batches[spec.id]
         clock.phase = f"{variant.id}: loading"
         clock.tick(force=True)
         start = time.perf_counter()
@@ -206,7 +243,7 @@ def run_benchmark(
         first_ms = prepared.first_inference(batch)
         for _ in range(config.warmup):
             prepared.infer(batch)
-        measures.append(_Measure(variant, prepared, source, first_ms, [], []))
+        measures.append(_Measure(variant, prepared, source, first_ms, [], [], spec=spec, batch=batch))
 
     rounds = config.rounds
     slice_s = config.seconds / 2 / rounds
@@ -216,15 +253,17 @@ def run_benchmark(
         order = measures[r % len(measures) :] + measures[: r % len(measures)]
         for m in order:
             clock.phase = f"round {r + 1}/{rounds} · {m.variant.id}: latency"
+            clock.tick(force=True)  # name every phase, even one shorter than the throttle interval
             start = time.perf_counter()
-            slice_ms = m.prepared.latency_loop(batch, seconds=slice_s, min_iterations=per_round, tick=clock.tick)
+            slice_ms = m.prepared.latency_loop(m.batch, seconds=slice_s, min_iterations=per_round, tick=clock.tick)
             m.latency_s += time.perf_counter() - start
             m.latencies.extend(slice_ms)
             m.round_medians.append(round(float(np.median(slice_ms)), 4))
         for m in order:
             clock.phase = f"round {r + 1}/{rounds} · {m.variant.id}: throughput"
+            clock.tick(force=True)
             calls, seconds = m.prepared.throughput_loop(
-                batch, seconds=slice_s, min_iterations=per_round, tick=clock.tick
+                m.batch, seconds=slice_s, min_iterations=per_round, tick=clock.tick
             )
             m.calls += calls
             m.throughput_s += seconds
@@ -237,7 +276,7 @@ def run_benchmark(
         stats = LatencyStats.of(m.latencies)
         runs.append(
             VariantRun(
-                model_id=spec.id,
+                model_id=m.spec.id,
                 variant=m.variant.id,
                 backend=m.variant.backend,
                 format=m.variant.format,
@@ -249,7 +288,11 @@ def run_benchmark(
                 iterations={"latency": len(m.latencies), "throughput": m.calls},
                 duration_s={"latency": round(m.latency_s, 4), "throughput": round(m.throughput_s, 4)},
                 latencies_ms=_subsample(m.latencies),
-                settings={**m.prepared.settings(), "precision": m.variant.format.value, "input_shape": list(batch.shape)},
+                settings={
+                    **m.prepared.settings(),
+                    "precision": precision_key(m.variant.id, m.variant.backend, m.variant.format),
+                    "input_shape": list(m.batch.shape),
+                },
                 versions=library_versions(),
                 created=created,
                 recipe=m.variant.recipe.summary(),
@@ -257,19 +300,7 @@ def run_benchmark(
                 unstable_reasons=judge_stability(stats, len(m.latencies), m.round_medians),
             )
         )
-    result = BenchmarkResult(
-        model_id=spec.id,
-        created=created,
-        config=config.to_dict(),
-        device_name=device_name(device),
-        runs=tuple(runs),
-        skipped=tuple(skipped),
-        machine=cpu_info(),
-        rounds=rounds,
-    )
-    if save:
-        result = replace(result, path=str(workspace.save_result("benchmark", spec.id, result.to_dict())))
-    return result
+    return runs
 
 
 def run_grid(

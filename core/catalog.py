@@ -36,10 +36,12 @@ __all__ = [
     "VariantKind",
     "dataset_info",
     "parse_option",
+    "builtin_refs",
     "register_dataset",
     "variant_colour",
     "variant_order",
     "variant_title",
+    "unique",
 ]
 
 
@@ -287,8 +289,9 @@ for _info in (
         "builtin:photos",
         "Built-in photos",
         "47 unlabelled photos from scikit-image, scikit-learn and foolbox (CIFAR upscaled), then random "
-        "crops of them up to the count asked for; none is an ImageNet evaluation sample",
-        (Purpose.CALIBRATION,),
+        "crops of them up to the count asked for; none is an ImageNet evaluation sample; for evaluation, "
+        "unlabelled: agreement between variants only",
+        (Purpose.CALIBRATION, Purpose.EVALUATION),
         "imagenet",
         study_name="photos",
     ),

@@ -37,12 +37,21 @@ __all__ = [
     "check_new_model_name",
     "free_model_name",
     "import_model",
+    "in_user_terms",
     "ir_pair",
     "model_name_taken",
+    "pending_import_names",
     "unregister_failed_import",
 ]
 
-MAX_MODEL_BYTES = 1 << 30
+MAX_MODEL_BYTES = 1 << 30  # the default of the limit "model_mb" (core.limits)
+
+
+def model_bytes_limit() -> int:
+    from core.limits import value
+
+    return int(value("model_mb") * 2**20)
+
 PREPROCESS_PRESETS = {
     "imagenet-torchvision": IMAGENET_TORCHVISION,
     "imagenet-tf-lite": tf_efficientnet_lite(224),
@@ -114,8 +123,12 @@ def unregister_failed_import(workspace: Workspace, model_id: str) -> None:
 def _check_file(path: Path, suffixes: tuple[str, ...]) -> Path:
     if not path.is_file():
         raise ModelFileError(f"{path} does not exist; check the path")
-    if path.stat().st_size > MAX_MODEL_BYTES:
-        raise ModelFileError(f"{path.name} is larger than {MAX_MODEL_BYTES >> 20} MiB; the tool refuses it")
+    limit = model_bytes_limit()
+    if path.stat().st_size > limit:
+        raise ModelFileError(
+            f"{path.name} is {path.stat().st_size / 2**20:,.0f} MiB, larger than the {limit >> 20:,} MiB allowed "
+            "(OVDASH_MAX_MODEL_MB); the tool refuses it"
+        )
     if path.suffix.lower() not in suffixes:
         raise ModelFileError(f"{path.name} is not a {' or '.join(suffixes)} file")
     return path
@@ -164,7 +177,7 @@ def import_model(config: ImportConfig, *, workspace: Workspace) -> ModelSpec:
             spec = _torch_variant(config, files, staging)
         elif len(files) == 1 and files[0].suffix.lower() == ".onnx":
             path = _check_file(files[0], (".onnx",))
-            shape = check_onnx(path, max_bytes=MAX_MODEL_BYTES).input_shape
+            shape = check_onnx(path, max_bytes=model_bytes_limit()).input_shape
             shutil.copyfile(path, staging / "model.onnx")
             spec = _spec_for_file(config, "onnx", shape, "source/model.onnx")
         elif sorted(f.suffix.lower() for f in files) == [".bin", ".xml"]:
@@ -241,3 +254,20 @@ def _torch_variant(config: ImportConfig, files: list[Path], staging: Path) -> Mo
     )
 
 
+
+
+def pending_import_names(records) -> set[str]:
+    """Names of models being imported by queued or running convert jobs (so a second import waits its turn)."""
+    names = set()
+    for record in records:
+        block = record.config.get("import") if record.kind == "convert" else None
+        if record.state.active and isinstance(block, dict) and block.get("name"):
+            names.add(str(block["name"]))
+    return names
+
+
+def in_user_terms(message: str, uploaded_as: dict[str, str] | None) -> str:
+    """An error about an upload, with the generated file names replaced by the names the user knows."""
+    for saved, original in (uploaded_as or {}).items():
+        message = message.replace(saved, original)
+    return message

@@ -78,6 +78,7 @@ def export_onnx(module: Any, input_shape: tuple[int, int, int, int], path: Path,
         raise
     except Exception as exc:
         partial.unlink(missing_ok=True)
+        _raise_if_disk_full(exc, path.parent, "exporting the model to ONNX")
         raise ModelFileError(
             f"exporting the model to ONNX (opset {opset}) failed ({type(exc).__name__}: {_short(exc)}); "
             "check that the model runs on an input of that shape, or try another opset"
@@ -218,6 +219,7 @@ def quantize_onnx(
                 extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
             )
         except Exception as exc:
+            _raise_if_disk_full(exc, out_path.parent, "quantizing with ONNX Runtime")
             raise ModelFileError(
                 f"ONNX Runtime could not quantize {fp32_path.name} ({type(exc).__name__}: {_short(exc)}); "
                 "check that the calibration images match the model's input shape, or re-export the model"
@@ -303,6 +305,20 @@ def run_session(session: onnxruntime.InferenceSession, batch: np.ndarray) -> np.
             f"ONNX Runtime failed to run the model ({type(exc).__name__}: {_short(exc)}); "
             "check the batch's shape against the model's input, or re-export the model"
         ) from exc
+
+
+def _raise_if_disk_full(exc: BaseException, where: Path, what: str) -> None:
+    """A full disk is said as such, not as a problem with the model."""
+    from core.errors import DiskFullError
+    from core.workspace import disk_full_guard
+
+    try:
+        with disk_full_guard(where, what):
+            raise exc
+    except DiskFullError:
+        raise
+    except BaseException:  # anything else: the caller's own message
+        return
 
 
 def _load_checked(path: Path, *, name: str | None = None):

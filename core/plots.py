@@ -24,6 +24,7 @@ __all__ = [
     "accuracy_figure",
     "confusion_figure",
     "grid_figure",
+    "study_figure",
     "latency_figure",
     "throughput_figure",
     "topk_figure",
@@ -372,7 +373,9 @@ def throughput_figure(
                 texts.append("")
                 continue
             ratio = r.throughput_fps / reference.throughput_fps
-            texts.append(f"×{ratio:.1f} PyTorch" if ratio >= 1 else f"×{1 / ratio:.1f} slower than PyTorch")
+            texts.append(
+                f"×{ratio:.1f} faster than PyTorch" if ratio >= 1 else f"×{1 / ratio:.1f} slower than PyTorch"
+            )
         fig.add_trace(
             go.Bar(
                 y=[labels[id(r)] for r in group],
@@ -592,3 +595,59 @@ def confusion_figure(
     shown = "" if not other else f"{len(classes)} most frequent classes, the rest as 'other' · "
     extra = f"{shown}diagonal: {correct} of {len(pairs)} correct"
     return _style(fig, title=title, subtitle=_evaluation_subtitle(evaluation, extra), height=450)
+
+
+def study_figure(study) -> go.Figure:
+    """Calibration study: top-1 (left) and top-1 agreement with FP32 (right) against the number of
+    calibration images, one line per source, FP32 as a horizontal line, 95 % intervals as bands."""
+    from core.study import source_label
+
+    title = "Calibration study"
+    done = [r for r in study.rows if r.status == "done" and r.top1 is not None]
+    if not done:
+        return _empty(title, "No quantization of this study has finished yet.")
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["Top-1 accuracy (%)", "Same top-1 as FP32 (%)"], horizontal_spacing=0.1)
+    palette = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+    sources = list(dict.fromkeys(r.source for r in done))
+    counts = sorted({r.count for r in done})
+    for index, source in enumerate(sources):
+        rows = sorted((r for r in done if r.source == source), key=lambda r: r.count)
+        colour = palette[index % len(palette)]
+        name = _esc(source_label(source))
+        for col, value, interval in ((1, "top1", "top1_ci95"), (2, "agreement", "agreement_ci95")):
+            xs = [r.count for r in rows if getattr(r, value) is not None]
+            ys = [getattr(r, value) * 100 for r in rows if getattr(r, value) is not None]
+            bands = [getattr(r, interval) for r in rows if getattr(r, value) is not None]
+            if all(b is not None for b in bands) and bands:
+                fig.add_trace(
+                    go.Scatter(
+                        x=xs + xs[::-1], y=[b[1] * 100 for b in bands] + [b[0] * 100 for b in bands][::-1],
+                        fill="toself", fillcolor=colour, opacity=0.12, line={"width": 0}, hoverinfo="skip",
+                        showlegend=False, legendgroup=name,
+                    ),
+                    row=1, col=col,
+                )  # fmt: skip
+            fig.add_trace(
+                go.Scatter(
+                    x=xs, y=ys, mode="lines+markers", name=name, legendgroup=name, showlegend=col == 1,
+                    line={"color": colour, "width": 2}, marker={"size": 8},
+                    hovertemplate=f"{name}<br>%{{x}} calibration images<br>%{{y:.1f}} %<extra></extra>",
+                ),
+                row=1, col=col,
+            )  # fmt: skip
+    fp32 = study.fp32.get("top1")
+    if fp32 is not None:
+        fig.add_hline(y=fp32 * 100, line={"color": "#14212e", "dash": "dash", "width": 1.5}, row=1, col=1,
+                      annotation_text=f"FP32 {fp32 * 100:.1f} %", annotation_position="bottom right")  # fmt: skip
+    fig.add_hline(y=100, line={"color": "#14212e", "dash": "dot", "width": 1}, row=1, col=2)
+    ticks = [c for c in counts]
+    for col in (1, 2):
+        fig.update_xaxes(type="log", tickvals=ticks, ticktext=[str(t) for t in ticks], title="Calibration images", row=1, col=col)
+    fig.update_yaxes(range=[0, 102], row=1, col=1)
+    fig.update_yaxes(range=[0, 102], row=1, col=2)
+    size = study.dataset.get("size")
+    subtitle = _esc(
+        f"{study.model_id} · evaluated on {study.dataset.get('name')} ({size} images) · bands: 95 % intervals · "
+        f"{machine_text(study.machine) if study.machine else ''}"
+    )
+    return _style(fig, title=title, subtitle=subtitle, height=430, panels=True)

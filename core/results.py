@@ -31,6 +31,8 @@ __all__ = [
     "VariantScore",
     "load_benchmarks",
     "load_evaluations",
+    "load_kind",
+    "need",
     "precision_key",
     "wilson_interval",
 ]
@@ -44,7 +46,7 @@ class ResultShapeError(ValueError):
     """A result file parses as JSON but is not the kind of result it claims to be."""
 
 
-def _need(data: Mapping, key: str, kind: type | tuple = object) -> Any:
+def need(data: Mapping, key: str, kind: type | tuple = object) -> Any:
     if not isinstance(data, Mapping) or key not in data:
         raise ResultShapeError(f"lacks {key!r}")
     value = data[key]
@@ -139,7 +141,7 @@ class LatencyStats:
 
     @classmethod
     def from_dict(cls, data: Mapping) -> LatencyStats:
-        median = _num(_need(data, "median"))
+        median = _num(need(data, "median"))
         if median is None or median <= 0:
             raise ResultShapeError("has no positive median latency")
         return cls(
@@ -244,7 +246,7 @@ class VariantRun:
             variant=variant,
             backend=backend,
             format=fmt,
-            latency=LatencyStats.from_dict(_need(data, "latency_ms", Mapping)),
+            latency=LatencyStats.from_dict(need(data, "latency_ms", Mapping)),
             throughput_fps=_num(data.get("throughput_fps"), 0.0) or 0.0,
             first_inference_ms=_num(data.get("first_inference_ms")),
             compile_ms=_num(data.get("compile_ms")),
@@ -324,12 +326,12 @@ class Comparison:
 
     @classmethod
     def from_dict(cls, data: Mapping) -> Comparison:
-        ratio = _num(_need(data, "ratio"))
+        ratio = _num(need(data, "ratio"))
         if ratio is None:
             raise ResultShapeError("comparison without a ratio")
         return cls(
-            str(_need(data, "variant")),
-            str(_need(data, "reference")),
+            str(need(data, "variant")),
+            str(need(data, "reference")),
             ratio,
             _num(data.get("low"), ratio) or ratio,
             _num(data.get("high"), ratio) or ratio,
@@ -411,8 +413,8 @@ class BenchmarkResult:
 
     @classmethod
     def from_dict(cls, data: Mapping) -> BenchmarkResult:
-        model_id = str(_need(data, "model_id", str))
-        runs = tuple(VariantRun.from_dict(r, model_id=model_id) for r in _need(data, "runs", list))
+        model_id = str(need(data, "model_id", str))
+        runs = tuple(VariantRun.from_dict(r, model_id=model_id) for r in need(data, "runs", list))
         config = data.get("config") if isinstance(data.get("config"), Mapping) else {}
         grid = config.get("grid") if data.get("grid") else None
         return cls(
@@ -523,7 +525,7 @@ class VariantScore:
     @classmethod
     def from_dict(cls, data: Mapping) -> VariantScore:
         variant, backend, fmt = _variant_of(data)
-        count = int(_need(data, "count", int))
+        count = int(need(data, "count", int))
 
         def interval(key: str) -> tuple[float, float] | None:
             value = data.get(key)
@@ -584,7 +586,7 @@ class Agreement:
         return cls(
             str(a),
             str(b),
-            float(_need(data, "rate", int | float)),
+            float(need(data, "rate", int | float)),
             int(data.get("same") or 0),
             int(data.get("count") or 0),
             (float(ci[0]), float(ci[1])),
@@ -670,12 +672,12 @@ class EvaluationResult:
 
     @classmethod
     def from_dict(cls, data: Mapping) -> EvaluationResult:
-        dataset = _need(data, "dataset", Mapping)
-        results = tuple(VariantScore.from_dict(r) for r in _need(data, "results", list))
+        dataset = need(data, "dataset", Mapping)
+        results = tuple(VariantScore.from_dict(r) for r in need(data, "results", list))
         detail = data.get("agreement_detail") if isinstance(data.get("agreement_detail"), Mapping) else {}
         predictions = data.get("predictions") if isinstance(data.get("predictions"), Mapping) else {}
         return cls(
-            model_id=str(_need(data, "model_id", str)),
+            model_id=str(need(data, "model_id", str)),
             created=str(data.get("created") or ""),
             device=str(data.get("device") or "CPU"),
             device_name=str(data.get("device_name") or data.get("device") or "CPU"),
@@ -732,23 +734,23 @@ class Loaded(Generic[T]):
         return bool(self.items)
 
 
-def _load(workspace: Workspace, kind: str, parse, model_id: str | None) -> Loaded:
+def load_kind(workspace: Workspace, kind: str, parse, model_id: str | None) -> Loaded:
     raw, damaged = workspace.read_results(kind, model_id)
     items, bad = [], list(damaged)
     for data in raw:
         try:
             items.append(parse(data))
         except (ResultShapeError, TypeError, ValueError, KeyError, AttributeError) as exc:
-            bad.append(DamagedResult(Path(data.get("_path", "")), f"is not a {kind} result ({exc})"))
+            bad.append(DamagedResult(Path(data.get("_path", "")), f"is not {'an' if kind[0] in 'aeiou' else 'a'} {kind} result ({exc})"))
     return Loaded(tuple(items), tuple(bad))
 
 
 def load_benchmarks(workspace: Workspace, model_id: str | None = None) -> Loaded[BenchmarkResult]:
-    return _load(workspace, "benchmark", BenchmarkResult.from_dict, model_id)
+    return load_kind(workspace, "benchmark", BenchmarkResult.from_dict, model_id)
 
 
 def load_evaluations(workspace: Workspace, model_id: str | None = None) -> Loaded[EvaluationResult]:
-    return _load(workspace, "evaluation", EvaluationResult.from_dict, model_id)
+    return load_kind(workspace, "evaluation", EvaluationResult.from_dict, model_id)
 
 
 def sort_variants(names: Iterable[str], kinds: Mapping[str, tuple[Backend, NumberFormat]] | None = None) -> list[str]:

@@ -32,6 +32,7 @@ __all__ = [
     "distinct_values",
     "evaluations_used",
     "latest_evaluation",
+    "latest_run_with",
     "latest_runs",
     "pareto_front",
     "points_table",
@@ -145,6 +146,14 @@ class TradeoffSet:
     points: tuple[TradeoffPoint, ...]
     runs_by_model: dict[str, list[dict]]  # model -> [{source, created, variants}] of the runs its points use
     damaged: tuple[DamagedResult, ...] = ()
+    results: dict[str, BenchmarkResult] = field(default_factory=dict)  # by file name (a point's run_id)
+
+    def comparison(self, point: TradeoffPoint, reference: str | None = None):
+        """`point`'s speed-up over the reference variant measured in the same run, or None."""
+        result = self.results.get(point.run_id or "")
+        if result is None:
+            return None
+        return next((c for c in result.comparisons(reference) if c.variant == point.variant), None)
 
     @property
     def mixed_runs(self) -> dict[str, list[dict]]:
@@ -203,7 +212,7 @@ def _pick_runs(
     def rank(item) -> tuple:
         result, usable = item
         runs = list(usable.values())
-        preferred = all(r.batch == 1 for r in runs) and all((r.hint or PREFERRED_HINT) == PREFERRED_HINT for r in runs)
+        preferred = all(r.batch == 1 for r in runs) and all(str(r.hint or PREFERRED_HINT).lower() == PREFERRED_HINT for r in runs)
         return (preferred, len(usable), result.created)
 
     ordered = sorted(candidates, key=rank, reverse=True)
@@ -378,6 +387,7 @@ def collect(
     bench_models = {r.model_id for r in benchmarks if wanted is None or r.model_id in wanted}
     points: list[TradeoffPoint] = []
     runs_by_model: dict[str, list[dict]] = {}
+    results_by_source: dict[str, BenchmarkResult] = {}
     for model_id in sorted(bench_models | set(grouped)):
         aliases = _aliases(workspace, model_id)
         runs = _pick_runs(benchmarks.items, model_id, device=device, hint=hint, batch=batch, aliases=aliases)
@@ -391,6 +401,7 @@ def collect(
         used_runs = {}
         for _, result in runs.values():
             used_runs.setdefault(Path(result.path or "").name, _run_info(result))
+            results_by_source[Path(result.path or "").name] = result
         if used_runs:
             runs_by_model[model_id] = sorted(used_runs.values(), key=lambda r: r["created"])
         names = set(runs) | set(by_variant)
@@ -420,7 +431,7 @@ def collect(
                 )
             )
     damaged = (*benchmarks.damaged, *evaluations_loaded.damaged)
-    return TradeoffSet(tuple(points), runs_by_model, tuple(damaged))
+    return TradeoffSet(tuple(points), runs_by_model, tuple(damaged), results_by_source)
 
 
 def collect_points(workspace: Workspace, **filters) -> list[TradeoffPoint]:
@@ -479,7 +490,8 @@ def _point(
     if backend == Backend.TORCH:
         fp32 = stored.get("fp32")
         if fp32 is not None:
-            size = fp32.size_bytes / MIB
+            weights = (fp32.manifest.get("files") or {}).get("model.bin") or {}
+            size = (weights.get("bytes") or fp32.size_bytes) / MIB
             notes.append("size approximated by the FP32 IR's weights")
         recipe = "the PyTorch model itself (eager)"
     elif variant in stored:
@@ -650,3 +662,17 @@ def points_table(points: Iterable[TradeoffPoint]) -> list[dict]:
 
 def _round(value: float | None, digits: int) -> float | None:
     return round(float(value), digits) if value is not None else None
+
+
+def latest_run_with(workspace: Workspace, model_id: str, variants: Iterable[str], *, batch: int = 1) -> BenchmarkResult | None:
+    """The newest benchmark run that measured all of `variants` together (at `batch`): the only fair source
+    of a ratio between them."""
+    wanted = set(variants)
+    newest = None
+    for result in load_benchmarks(workspace, model_id):
+        if result.grid:
+            continue
+        measured = {run.variant for run in result.runs if run.batch == batch}
+        if wanted <= measured and (newest is None or result.created >= newest.created):
+            newest = result
+    return newest

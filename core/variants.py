@@ -239,7 +239,7 @@ class Variant:
 
 def variant_from_manifest(model_id: str, folder: Path, manifest: dict) -> Variant:
     """A stored variant from its manifest, including manifests written before variants existed."""
-    variant_id = str(manifest.get("variant") or folder.name)
+    variant_id = folder.name  # the folder names the variant (a rename moves the folder first)
     kind = DEFAULT_VARIANTS.get(variant_id)
     try:
         backend = Backend(manifest.get("backend") or (kind.backend if kind else Backend.OPENVINO))
@@ -364,6 +364,8 @@ def free_variant_id(wanted: str, taken: Iterable[str]) -> str:
     if wanted not in used:
         return wanted
     number = 2
-    while f"{wanted}-{number}"[:48] in used:
+    while True:
+        candidate = f"{wanted[: 48 - len(str(number)) - 1]}-{number}"
+        if candidate not in used:
+            return candidate
         number += 1
-    return f"{wanted[: 48 - len(str(number)) - 1]}-{number}"

@@ -104,18 +104,36 @@ def check_model_id(model_id: str) -> str:
 
 
 def _fsync_path(path: Path) -> None:
-    """Flush a file or a folder entry to disk (a rename is durable only once its folder is)."""
-    flags = os.O_RDONLY | (os.O_DIRECTORY if path.is_dir() else 0)
+    """Flush a file, or a folder's entries, to disk (a rename is durable only once its folder is).
+
+    A file that cannot be flushed is an error (its bytes may never reach the disk, a full disk may show
+    only here); a folder that cannot be is not (some file systems refuse to flush folders).
+    """
+    folder = path.is_dir()
     try:
-        fd = os.open(path, flags)
+        fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if folder else 0))
     except OSError:
-        return
+        if folder:
+            return
+        raise
     try:
         os.fsync(fd)
-    except OSError:
-        pass
+    except OSError as exc:
+        if not folder and exc.errno not in (errno.EINVAL, errno.EOPNOTSUPP):
+            raise
     finally:
         os.close(fd)
+
+
+def _make_dirs(path: Path) -> None:
+    """Create a folder and any missing parents, durably: each new entry is flushed in its parent."""
+    missing = []
+    while not path.is_dir():
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        folder.mkdir(exist_ok=True)
+        _fsync_path(folder.parent)
 
 
 def _free_mb(path: Path) -> float:
@@ -126,10 +144,9 @@ def _free_mb(path: Path) -> float:
 
 
 def disk_reserve_mb() -> float:
-    try:
-        return float(os.environ.get(DISK_RESERVE_ENV, DEFAULT_DISK_RESERVE_MB))
-    except ValueError:
-        return float(DEFAULT_DISK_RESERVE_MB)
+    from core.limits import value
+
+    return value("disk_reserve_mb")
 
 
 def _is_disk_full(exc: BaseException) -> bool:
@@ -182,8 +199,8 @@ class DamagedResult:
     path: Path
     reason: str
 
-    def __str__(self) -> str:
-        return f"{self.path.name}: {self.reason}"
+    def __str__(self) -> str:  # the folder says which kind of result it was (benchmark, evaluation)
+        return f"{self.path.parent.name}/{self.path.name}: {self.reason}"
 
 
 class Workspace:
@@ -247,7 +264,7 @@ class Workspace:
     def model_lock(self, model_id: str, *, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
         """Serialise writers of one model across threads and processes (an flock on models/<id>/.lock)."""
         folder = self.model_dir(model_id)
-        folder.mkdir(parents=True, exist_ok=True)
+        _make_dirs(folder)
         handle = open(folder / ".lock", "a+")  # noqa: SIM115 - held for the lock's lifetime
         deadline = time.monotonic() + timeout
         try:
@@ -298,7 +315,9 @@ class Workspace:
     def require_variant(self, model_id: str, variant_id: str) -> Variant:
         found = self.variant(model_id, variant_id)
         if found is None:
-            raise ModelNotFoundError(missing_variant_message(model_id, variant_id, [v.id for v in self.variants(model_id)]))
+            raise ModelNotFoundError(
+                missing_variant_message(model_id, variant_id, [v.id for v in self.variants(model_id)])
+            )
         return found
 
     def _read_variant(self, model_id: str, folder: Path) -> Variant | None:
@@ -342,7 +361,7 @@ class Workspace:
             raise InputError(f"unknown on_conflict {on_conflict!r}; use replace, rename or fail")
         staging = self.tmp_dir()
         try:
-            with disk_full_guard(self.root, f"saving {model_id} {variant_id}"):
+            with disk_full_guard(self.root, f"saving the {variant_id} variant of {model_id}"):
                 yield staging
                 files = {}
                 for path in sorted(staging.iterdir()):
@@ -372,8 +391,10 @@ class Workspace:
                     write_json(staging / MANIFEST, full)
                     _fsync_path(staging)
                     self._swap_in(model_id, final_id, staging)
+                    # read under the lock: a writer waiting for it may replace this variant a moment later
+                    landed = self._read_variant(model_id, self.model_dir(model_id) / final_id)
             if result is not None:
-                result.append(self.require_variant(model_id, final_id))
+                result.append(landed or self.require_variant(model_id, final_id))
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
@@ -389,7 +410,7 @@ class Workspace:
         journal = folder / f".swap-{variant_id}.json"
         write_json(journal, {"staging": str(staging), "retired": str(retired) if retired else None})
         if retired is not None:
-            retired.parent.mkdir(exist_ok=True)
+            _make_dirs(retired.parent)
             os.replace(final, retired)
         os.replace(staging, final)
         _fsync_path(folder)
@@ -412,8 +433,9 @@ class Workspace:
                     except (OSError, ValueError):
                         plan = {}
                     final = folder / variant_id
-                    staging = Path(plan["staging"]) if plan.get("staging") else None
-                    retired = Path(plan["retired"]) if plan.get("retired") else None
+                    # by name too: the journal holds absolute paths, and the workspace may have moved since
+                    staging = self._journal_path(plan.get("staging"), self.root / "tmp")
+                    retired = self._journal_path(plan.get("retired"), folder / HISTORY)
                     if not final.exists():
                         if staging is not None and (staging / MANIFEST).is_file():
                             os.replace(staging, final)
@@ -424,15 +446,36 @@ class Workspace:
         except WorkspaceBusyError:
             return  # a writer holds the lock: it is mid-swap and will finish itself
 
+    @staticmethod
+    def _journal_path(value, home: Path) -> Path | None:
+        if not isinstance(value, str) or not value:
+            return None
+        path = Path(value)
+        return path if path.exists() else home / path.name
+
+    def _journal_stagings(self) -> set[Path]:
+        """Staging folders that a swap journal still names (their swap is not finished or undone yet)."""
+        named = set()
+        for journal in self.models_dir.glob("*/.swap-*.json"):
+            try:
+                staging = json.loads(journal.read_text(encoding="utf-8")).get("staging")
+            except (OSError, ValueError, AttributeError):
+                continue
+            if isinstance(staging, str) and staging:
+                named.add(self.root / "tmp" / Path(staging).name)
+        return named
+
     def remove_variant(self, model_id: str, variant_id: str) -> None:
         """Move one variant to history (never deleted outright); no other variant is touched."""
         check_variant_id(variant_id)
         with self.model_lock(model_id):
             final = self.model_dir(model_id) / variant_id
             if not (final / MANIFEST).is_file():
-                raise ModelNotFoundError(f"{model_id} has no stored variant {variant_id!r}; nothing to remove")
+                raise ModelNotFoundError(
+                    f"{model_id} has no stored variant {variant_id!r}; nothing to remove"
+                )
             history = final.parent / HISTORY
-            history.mkdir(exist_ok=True)
+            _make_dirs(history)
             os.replace(final, history / f"{variant_id}-{utc_stamp()}")
             _fsync_path(final.parent)
             self._trim_history(model_id, variant_id)
@@ -451,9 +494,11 @@ class Workspace:
             manifest = json.loads((source / MANIFEST).read_text(encoding="utf-8"))
             aliases = [a for a in manifest.get("aliases") or [] if a != new]
             manifest.update(variant=new, aliases=[*aliases, old])
-            write_json(source / MANIFEST, manifest)
+            # the folder names the variant: move it first, so a crash leaves the new name (at worst
+            # without the alias), never a manifest that disagrees with its folder
             os.replace(source, target)
             _fsync_path(folder)
+            write_json(target / MANIFEST, manifest)
         return self.require_variant(model_id, new)
 
     def history(self, model_id: str) -> list[tuple[str, str, Path]]:
@@ -476,7 +521,7 @@ class Workspace:
     def save_result(self, kind: str, model_id: str, data: dict) -> Path:
         """Write a result once, naming its own file under `path` for whoever reads it later."""
         folder = self.root / "results" / kind
-        folder.mkdir(parents=True, exist_ok=True)
+        _make_dirs(folder)
         path = folder / f"{utc_stamp()}-{check_model_id(model_id)}.json"
         write_json(path, {**data, "path": str(path)})
         return path
@@ -504,29 +549,81 @@ class Workspace:
 
     # housekeeping --------------------------------------------------------------------------------
 
+    def unpacked_dir(self, archive: Path) -> Path:
+        """Where an uploaded archive is unpacked: named after its content, so it is unpacked once."""
+        return self.uploads_dir / file_sha256(archive)[:16]
+
     def clean_stale(self, *, upload_max_age_s: float, keep: set[str] = frozenset()) -> dict:
         """Remove staging folders of processes that are gone, and uploads older than the limit that no
-        queued or running job needs (`keep` holds their paths). Returns what was removed."""
+        queued or running job needs (`keep` holds the paths in their settings). Returns what was removed.
+
+        A swap that a crash cut short is finished first: its staging folder may hold the newest variant.
+        """
+        for model_id in {journal.parent.name for journal in self.models_dir.glob("*/.swap-*.json")}:
+            if _ID_RE.fullmatch(model_id):
+                self._recover(model_id)
         removed = {"staging": 0, "uploads": 0}
+        journalled = self._journal_stagings()
         for entry in (self.root / "tmp").iterdir():
-            pid, _, rest = entry.name.partition("-")
-            started, _, _ = rest.partition("-")
-            if pid.isdigit() and _process_start(int(pid)) == started:
-                continue  # its process still runs
-            shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+            if _process_alive(entry.name) or entry in journalled:
+                continue
+            _remove(entry)
             removed["staging"] += 1
         now = time.time()
-        keep_paths = {str(Path(p).resolve()) for p in keep}
+        needed = self._needed_uploads(keep)
         for entry in _upload_entries(self.uploads_dir):
             try:
                 age = now - entry.stat().st_mtime
             except OSError:
                 continue
-            if age < upload_max_age_s or str(entry.resolve()) in keep_paths:
+            resolved = entry.resolve()
+            if age < upload_max_age_s or any(resolved == p or resolved in p.parents for p in needed):
                 continue
-            shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+            _remove(entry)
             removed["uploads"] += 1
         return removed
+
+    def _needed_uploads(self, keep) -> set[Path]:
+        """The paths jobs need, resolved (relative ones from the root), with the unpacked folders of archives."""
+        needed = set()
+        for text in keep:
+            path = Path(text)
+            path = (path if path.is_absolute() else self.root / path).resolve()
+            needed.add(path)
+            if (
+                path.suffix.lower() == ".zip"
+                and path.is_file()
+                and self.uploads_dir.resolve() in path.parents
+            ):
+                try:
+                    needed.add(self.unpacked_dir(path).resolve())
+                except OSError:
+                    pass
+        return needed
+
+
+def _remove(entry: Path) -> None:
+    if entry.is_dir() and not entry.is_symlink():
+        shutil.rmtree(entry, ignore_errors=True)
+    else:
+        entry.unlink(missing_ok=True)
+
+
+def _process_alive(name: str) -> bool:
+    """True if a tmp/ entry named `<pid>-<start>-<id>` belongs to a process that still runs."""
+    pid, _, rest = name.partition("-")
+    started, _, _ = rest.partition("-")
+    if not pid.isdigit():
+        return False
+    if started:
+        return _process_start(int(pid)) == started
+    try:  # made where the start time was unknown: the pid alone must do
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
 
 
 def _upload_entries(uploads: Path) -> list[Path]:
@@ -574,7 +671,11 @@ def _read_result(path: Path) -> dict | str:
     except OSError as exc:
         data = f"cannot be read ({exc.strerror})"
     else:
-        data = parsed if isinstance(parsed, dict) else f"holds a JSON {type(parsed).__name__}, not a result object"
+        data = (
+            parsed
+            if isinstance(parsed, dict)
+            else f"holds a JSON {type(parsed).__name__}, not a result object"
+        )
     with _RESULT_CACHE_LOCK:
         if len(_RESULT_CACHE) >= _RESULT_CACHE_MAX:
             _RESULT_CACHE.clear()
@@ -585,4 +686,3 @@ def _read_result(path: Path) -> dict | str:
 def default_workspace() -> Workspace:
     """The workspace named by OVDASH_WORKSPACE, else ./workspace."""
     return Workspace(os.environ.get(ENV_VAR) or Path.cwd() / "workspace")
-

@@ -9,6 +9,7 @@ streams, execution precision), shared by every caller of a process and safe for 
 from __future__ import annotations
 
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -19,6 +20,7 @@ import numpy as np
 
 from core.catalog import Backend, ExecutionPrecision, Hint, parse_option
 from core.errors import InputError
+from core.preprocessing import PreprocessSpec
 
 if TYPE_CHECKING:
     from core.registry import ModelSpec
@@ -51,6 +53,7 @@ class RunOptions:
     threads: int | None = None
     streams: int | None = None
     execution: ExecutionPrecision = ExecutionPrecision.AUTO
+    pixels: bool = False  # OpenVINO: take uint8 (N, H, W, C) pixels and normalise inside the graph
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hint", parse_option(Hint, self.hint, "hint"))
@@ -74,11 +77,34 @@ class Prepared(ABC):
     options: RunOptions
     compile_ms: float | None = None
     compile_source: str = "none"  # "compiled" | "disk-cache" | "memory" | "none"
+    preprocess: PreprocessSpec | None = None  # the model's, set by prepare(): normalises pixels
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def pixel_input(self, pixels: np.ndarray) -> np.ndarray:
+        """What `infer` takes, from uint8 (N, H, W, C) pixels: the pixels themselves where the graph
+        normalises them, else the normalised float (N, C, H, W) batch."""
+        if self.options.pixels and self.takes_pixels:
+            return np.ascontiguousarray(pixels, dtype=np.uint8)
+        return self.preprocess.normalize(pixels)
+
+    @property
+    def takes_pixels(self) -> bool:
+        """True when `infer` takes uint8 pixels (an OpenVINO graph with the normalisation inside)."""
+        return False
+
+    def infer_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        """Logits for uint8 (N, H, W, C) images already resized and cropped."""
+        return self.infer(self.pixel_input(pixels))
 
     @abstractmethod
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """Logits for a float32 (N, C, H, W) batch; safe for concurrent callers."""
+
+    def infer_timed(self, batch: np.ndarray) -> tuple[np.ndarray, float]:
+        """Logits and the milliseconds of the inference itself (a helper process times it on its side)."""
+        start = time.perf_counter()
+        logits = self.infer(batch)
+        return logits, (time.perf_counter() - start) * 1e3
 
     def infer_many(self, batches: Iterable[np.ndarray]) -> list[np.ndarray]:
         """Logits of many batches, in order; runtimes with an async queue override this to overlap them."""
@@ -161,7 +187,9 @@ def prepare(
     options = options or RunOptions()
     adapter = _adapter(variant.backend)
     if not cache:
-        return adapter.load(variant, spec, workspace, options)
+        value = adapter.load(variant, spec, workspace, options)
+        value.preprocess = spec.preprocess
+        return value
     key = adapter.cache_key(variant, options)
     with _LOCK:
         if key in _CACHE:
@@ -174,6 +202,7 @@ def prepare(
                 _CACHE.move_to_end(key)
                 return _CACHE[key]
         value = adapter.load(variant, spec, workspace, options)
+        value.preprocess = spec.preprocess
         with _LOCK:
             _CACHE[key] = value
             while len(_CACHE) > MAX_PREPARED:

@@ -96,6 +96,10 @@ def _cpu_name() -> str:
 class OnnxRuntimeAdapter(Adapter):
     backend = Backend.ONNXRUNTIME
 
+    def cache_key(self, variant: Variant, options: RunOptions) -> tuple:
+        # one session per variant and thread count: hints, batch and pixel input change nothing here
+        return (self.backend.value, variant.model_id, variant.id, variant.fingerprint, options.threads)
+
     def load(self, variant: Variant, spec: ModelSpec, workspace: Workspace, options: RunOptions) -> Prepared:
         from core.ort import create_session
 

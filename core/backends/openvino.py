@@ -70,6 +70,10 @@ class OpenVINOPrepared(Prepared):
     _async: Any = field(default=None, repr=False)
     _eval_queue: Any = field(default=None, repr=False)
 
+    @property
+    def takes_pixels(self) -> bool:
+        return self.options.pixels
+
     def _borrow(self):
         try:
             return self._pool.get_nowait()
@@ -174,6 +178,22 @@ class OpenVINOPrepared(Prepared):
             return None
 
 
+def _with_pixel_input(model, spec: ModelSpec):
+    """The model taking uint8 NHWC pixels: type conversion, mean, scale and layout move into the graph,
+    so a caller hands over decoded pixels and nothing is normalised in Python."""
+    import openvino as ov
+    from openvino.preprocess import PrePostProcessor
+
+    pre = spec.preprocess
+    ppp = PrePostProcessor(model)
+    entry = ppp.input()
+    entry.tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
+    entry.model().set_layout(ov.Layout("NCHW"))
+    channels = pre.channels
+    entry.preprocess().convert_element_type(ov.Type.f32).mean(list(pre.mean[:channels])).scale(list(pre.std[:channels]))
+    return ppp.build()
+
+
 def _bool_or_none(value) -> bool | None:
     return None if value is None else bool(value)
 
@@ -194,6 +214,8 @@ class OpenVINOAdapter(Adapter):
         if shape and (shape[0].is_dynamic or shape[0].get_length() != options.batch):
             shape[0] = options.batch
             model.reshape({model.inputs[0].any_name: shape})
+        if options.pixels:
+            model = _with_pixel_input(model, spec)
         config = compile_config(variant.format, options, str(workspace.cache_dir))
         start = time.perf_counter()
         compiled = core.compile_model(model, options.device, config)

@@ -24,7 +24,15 @@ if TYPE_CHECKING:
     from core.variants import Variant
     from core.workspace import Workspace
 
-__all__ = ["TorchAdapter", "TorchPrepared"]
+__all__ = ["TorchAdapter", "TorchPrepared", "run_in_helper_process"]
+
+_IN_HELPER = False
+
+
+def run_in_helper_process(enabled: bool = True) -> None:
+    """Run PyTorch in a helper process from now on (the web server's choice: it never imports torch)."""
+    global _IN_HELPER
+    _IN_HELPER = enabled
 
 EVAL_BATCH = 32  # eager PyTorch is much faster per image in batches; evaluation uses them
 
@@ -140,6 +148,10 @@ class TorchAdapter(Adapter):
 
         if options.device not in ("CPU", "AUTO"):
             raise InputError(f"PyTorch runs on the CPU here, not on {options.device}; leave torch out")
+        if _IN_HELPER:
+            from core.backends.torch_service import remote_prepare
+
+            return remote_prepare(variant, spec, workspace, options)
         return TorchPrepared(variant=variant, options=options, module=build_torch_model(spec, workspace))
 
 

@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from core.data.images import IMAGE_SUFFIXES
 from core.errors import ArchiveError
+from core.limits import value as limit_value
 
 __all__ = [
     "ALLOWED_COMPRESSION",
@@ -68,10 +69,10 @@ def extract_zip(
     zip_path: Path,
     dest: Path,
     *,
-    max_entries: int = MAX_ZIP_ENTRIES,
-    max_entry_bytes: int = MAX_ENTRY_BYTES,
-    max_total_bytes: int = MAX_TOTAL_BYTES,
-    max_ratio: float = MAX_COMPRESSION_RATIO,
+    max_entries: int | None = None,
+    max_entry_bytes: int | None = None,
+    max_total_bytes: int | None = None,
+    max_ratio: float | None = None,
     name: str | None = None,
 ) -> list[ZipMember]:
     """Extract the images, CSV and TXT files of an untrusted zip under generated names.
@@ -82,6 +83,10 @@ def extract_zip(
     """
     zip_path = Path(zip_path)
     label = name or zip_path.name
+    max_entries = int(max_entries or limit_value("zip_entries"))
+    max_entry_bytes = int(max_entry_bytes or limit_value("zip_entry_mb") * 2**20)
+    max_total_bytes = int(max_total_bytes or limit_value("zip_total_mb") * 2**20)
+    max_ratio = float(max_ratio or limit_value("zip_ratio"))
     if not zip_path.is_file():
         raise ArchiveError(f"{label} does not exist; upload the zip again")
     _check_directory(zip_path, label, max_entries)

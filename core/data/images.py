@@ -4,6 +4,7 @@ checked from the header before any pixel is decoded, upright, RGB or L."""
 from __future__ import annotations
 
 import io
+import math
 import re
 import warnings
 from pathlib import Path
@@ -12,6 +13,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from core.errors import ImageError
+from core.limits import value as limit_value
 
 __all__ = [
     "ALLOWED_FORMATS",
@@ -41,8 +43,12 @@ _PIXELS_RE = re.compile(r"\((\d+) pixels\)")
 _PREMULTIPLIED = {"La": "LA", "RGBa": "RGBA"}  # Pillow converts these only to their straight-alpha twin
 
 
-def open_image(source: bytes | str | Path, *, name: str | None = None) -> Image.Image:
+def open_image(source: bytes | str | Path, *, name: str | None = None, short_side: int | None = None) -> Image.Image:
     """Decode one untrusted image fully, upright, first frame only, as "RGB" or "L".
+
+    With `short_side`, a JPEG is decoded at a reduced scale (1/2, 1/4, 1/8) as long as its short
+    side stays at least that long: a model that resizes to 256 px loses nothing, and decoding is
+    several times faster (JPEG draft mode).
 
     The size is checked from the header before any pixel is decoded: the pixel cap bounds the decode,
     the side and aspect-ratio caps bound what preprocessing makes of it. Every failure becomes an
@@ -68,6 +74,11 @@ def open_image(source: bytes | str | Path, *, name: str | None = None) -> Image.
             with Image.open(stream, formats=ALLOWED_FORMATS) as opened:
                 opened.seek(0)
                 _check_size(opened.size, label)  # from the header: nothing decoded yet
+                if short_side and opened.format == "JPEG":
+                    width, height = opened.size
+                    scale = short_side / max(1, min(width, height))
+                    if scale < 1:
+                        opened.draft(opened.mode, (math.ceil(width * scale), math.ceil(height * scale)))
                 opened.load()
                 image = _upright(opened)
         return _to_rgb_or_l(image, label)
@@ -86,9 +97,19 @@ def open_image(source: bytes | str | Path, *, name: str | None = None) -> Image.
         raise ImageError(f"{label} is damaged or truncated ({exc}); export it again as JPEG or PNG") from exc
 
 
+def _side_limit() -> int:
+    return int(limit_value("image_side"))
+
+
+def _ratio_limit() -> float:
+    return limit_value("aspect_ratio")
+
+
 def _pixel_limit() -> int:
-    """Pillow's setting if someone changed it (tests do), never "no limit" if someone cleared it."""
-    return Image.MAX_IMAGE_PIXELS or MAX_IMAGE_PIXELS
+    """The tool's own cap (OVDASH_MAX_IMAGE_PIXELS), or Pillow's if someone set it lower (tests do);
+    never "no limit" if a library cleared Pillow's."""
+    ours = int(limit_value("image_pixels"))
+    return min(ours, Image.MAX_IMAGE_PIXELS) if Image.MAX_IMAGE_PIXELS else ours
 
 
 def _check_size(size: tuple[int, int], label: str) -> None:
@@ -102,17 +123,17 @@ def _check_size(size: tuple[int, int], label: str) -> None:
             f"{label} has {width * height:,} pixels, more than the {_pixel_limit():,} allowed; downscale it first"
         )
     ratio = max(width, height) / min(width, height)
-    if ratio > MAX_ASPECT_RATIO:
+    if ratio > _ratio_limit():
         number = f"{ratio:,.0f}" if ratio >= 100 or ratio.is_integer() else f"{ratio:,.1f}"
         shape = f"{number}:1" if width >= height else f"1:{number}"
         raise ImageError(
             f"{label} is {width:,} × {height:,} pixels, an aspect ratio of {shape}; the tool accepts up to "
-            f"{MAX_ASPECT_RATIO}:1 (and sides up to {MAX_IMAGE_SIDE:,} px): crop or resize it first"
+            f"{_ratio_limit():g}:1 (and sides up to {_side_limit():,} px): crop or resize it first"
         )
-    if max(width, height) > MAX_IMAGE_SIDE:
+    if max(width, height) > _side_limit():
         raise ImageError(
-            f"{label} is {width:,} × {height:,} pixels; the tool accepts sides up to {MAX_IMAGE_SIDE:,} px "
-            f"(and aspect ratios up to {MAX_ASPECT_RATIO}:1): resize it first"
+            f"{label} is {width:,} × {height:,} pixels; the tool accepts sides up to {_side_limit():,} px "
+            f"(and aspect ratios up to {_ratio_limit():g}:1): resize it first"
         )
 
 

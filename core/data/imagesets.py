@@ -351,13 +351,19 @@ def load_csv(csv_path: Path, *, root: Path | None = None, name: str | None = Non
     )
 
 
-def load_zip(zip_path: Path, *, workspace: Workspace, name: str | None = None) -> ImageSet:
-    """Extract once per archive content into the workspace, then read a CSV or the folder layout."""
+def load_zip(zip_path: Path, *, workspace: Workspace, name: str | None = None, extract: bool = True) -> ImageSet:
+    """Extract once per archive content into the workspace, then read a CSV or the folder layout.
+
+    With `extract=False` (the web server's way) an archive not unpacked yet by a job is refused, so no
+    upload is ever unpacked inside the server.
+    """
     zip_path = Path(zip_path)
     label = name or zip_path.name
     if not zip_path.is_file():
-        raise DatasetError(f"{label} does not exist; upload the zip again")
-    target = workspace.uploads_dir / file_sha256(zip_path)[:16]
+        raise DatasetError(f"{label} does not exist any more (uploads unused for a day are removed); upload it again")
+    target = workspace.unpacked_dir(zip_path)
+    if not (target / _COMPLETE).is_file() and not extract:
+        raise DatasetError(f"{label} has not been unpacked by a job yet; evaluate it first")
     if not (target / _COMPLETE).is_file():
         staging = workspace.tmp_dir()
         try:

@@ -12,14 +12,10 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-import sys
 import threading
 import time
 import traceback
-import types
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
-from contextlib import contextmanager
 from multiprocessing import connection as mp_connection
 from pathlib import Path
 
@@ -29,6 +25,7 @@ from core.jobs.kinds import load_target
 from core.jobs.records import JobRecord, JobState
 from core.jobs.store import JobStore
 from core.progress import Progress
+from core.spawn import plain_main, spawn_context
 
 __all__ = [
     "CANCELLED_MESSAGE",
@@ -104,41 +101,55 @@ def run_in_worker(db_path: Path, workspace_root: Path, job_id: str, target: str)
     from core.workspace import Workspace
 
     signal.signal(signal.SIGTERM, _on_term)
-    niceness = _lower_priority()
     store = JobStore(Path(db_path))
-    if not store.claim(job_id, os.getpid()):
-        return  # cancelled (or taken by another runner) before this process got going
-    store.append_log(job_id, f"started {target} in process {os.getpid()} (nice {niceness})")
-    ctx = JobContext(job_id, Workspace(workspace_root), reporter=StoreReporter(store))
-    began = time.monotonic()
     try:
+        niceness = _lower_priority()
+        if not store.claim(job_id, os.getpid()):
+            return  # cancelled (or taken by another runner) before this process got going
+    except _Stopped:  # stopped while starting: end by the signal, as if caught before the handler was set
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
+    began = time.monotonic()
+    ctx = None
+    try:
+        record = store.get(job_id)
+        if record.state == JobState.DAMAGED:  # its settings cannot be read: never run it with none
+            raise CoreError(record.error or "this job's record in the job table cannot be read")
+        store.append_log(job_id, f"started {target} in process {os.getpid()} (nice {niceness})")
+        ctx = JobContext(job_id, Workspace(workspace_root), reporter=StoreReporter(store))
         fn = load_target(target)
-        result = check_result(fn(store.get(job_id).config, ctx.workspace, ctx), target)
+        result = check_result(fn(record.config, ctx.workspace, ctx), target)
         ctx.flush()
     except JobCancelledError as exc:
-        store.finish(job_id, JobState.CANCELLED, message=str(exc) or CANCELLED_MESSAGE)
-        store.append_log(job_id, f"cancelled: {exc}")
+        _record_end(
+            store, job_id, JobState.CANCELLED, f"cancelled: {exc}", message=str(exc) or CANCELLED_MESSAGE
+        )
     except CoreError as exc:
-        _flush_quietly(ctx)
-        store.finish(job_id, JobState.FAILED, error=str(exc))
-        store.append_log(job_id, f"failed: {exc}")
+        _record_end(store, job_id, JobState.FAILED, f"failed: {exc}", ctx=ctx, error=str(exc))
     except (KeyboardInterrupt, _Stopped):
-        store.finish(job_id, JobState.INTERRUPTED, message=INTERRUPTED_MESSAGE)
-        store.append_log(job_id, "interrupted: the worker was asked to stop")
+        log = "interrupted: the worker was asked to stop"
+        _record_end(store, job_id, JobState.INTERRUPTED, log, message=INTERRUPTED_MESSAGE)
     except Exception as exc:
-        _flush_quietly(ctx)
-        store.finish(job_id, JobState.FAILED, error=f"{type(exc).__name__}: {exc}")
-        store.append_log(job_id, f"failed with an unexpected error:\n{traceback.format_exc()}")
+        log = f"failed with an unexpected error:\n{traceback.format_exc()}"
+        _record_end(store, job_id, JobState.FAILED, log, ctx=ctx, error=f"{type(exc).__name__}: {exc}")
     else:
-        store.finish(job_id, JobState.SUCCEEDED, result=result)
-        store.append_log(job_id, f"succeeded in {time.monotonic() - began:.1f} s")
+        log = f"succeeded in {time.monotonic() - began:.1f} s"
+        _record_end(store, job_id, JobState.SUCCEEDED, log, result=result)
 
 
-def _flush_quietly(ctx: JobContext) -> None:
-    try:
-        ctx.flush()
-    except JobCancelledError:
-        pass
+def _record_end(
+    store: JobStore, job_id: str, state: JobState, log: str, *, ctx: JobContext | None = None, **fields
+) -> None:
+    """Record how the job ended; a stop signal arriving now is ignored so that it cannot cut the record short."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if ctx is not None:
+        try:
+            ctx.flush()  # the last progress the throttle held back, beside the error
+        except JobCancelledError:
+            pass
+    store.finish(job_id, state, **fields)
+    store.append_log(job_id, log)
 
 
 def exit_state(code: int | None) -> tuple[JobState, str]:
@@ -191,31 +202,13 @@ class Executor(ABC):
         return stopped
 
 
-@contextmanager
-def _plain_main() -> Iterator[None]:
-    """Hide a script run as `__main__` (Streamlit's app) from a spawned worker while it starts.
-
-    Spawn re-runs the parent's `__main__` file in the child; under Streamlit that is app.py, which would
-    run the whole app, and a second job service, inside every worker.
-    """
-    main = sys.modules.get("__main__")
-    if main is None or getattr(main, "__spec__", None) is not None or not getattr(main, "__file__", None):
-        yield
-        return
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    try:
-        yield
-    finally:
-        sys.modules["__main__"] = main
-
-
 class LocalProcessExecutor(Executor):
     """One spawned worker process per job, on this machine."""
 
     name = "local processes"
 
     def __init__(self) -> None:
-        self._mp = multiprocessing.get_context("spawn")
+        self._mp = spawn_context()
         self._procs: dict[str, multiprocessing.process.BaseProcess] = {}
         self._lock = threading.Lock()
 
@@ -226,7 +219,7 @@ class LocalProcessExecutor(Executor):
             name=f"ovdash-job-{record.id}",
             daemon=False,
         )
-        with _plain_main():
+        with plain_main():
             process.start()
         with self._lock:
             self._procs[record.id] = process

@@ -7,6 +7,7 @@ same function runs from the CLI, a local worker process, or another executor.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Callable
 
 from core.errors import CoreError, InputError
@@ -25,7 +26,9 @@ def register_job_kind(kind: str, target: str, *, replace: bool = False) -> None:
     if ":" not in target:
         raise InputError(f"job target {target!r} must look like 'package.module:function'")
     if kind in JOB_KINDS and JOB_KINDS[kind] != target and not replace:
-        raise InputError(f"a job kind named {kind!r} is already registered ({JOB_KINDS[kind]}); choose another name")
+        raise InputError(
+            f"a job kind named {kind!r} is already registered ({JOB_KINDS[kind]}); choose another name"
+        )
     JOB_KINDS[kind] = target
 
 
@@ -47,16 +50,27 @@ def load_target(target: str) -> Callable:
         ) from exc
 
 
+def _installed(target: str) -> bool:
+    """True when the target's module is present; found without importing it (the web server stays light)."""
+    try:
+        return importlib.util.find_spec(target.partition(":")[0]) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 for _kind, _target in (
     ("convert", "core.convert:convert_job"),
     ("quantize", "core.quantize:quantize_job"),
     ("benchmark", "core.benchmark:benchmark_job"),
     ("evaluate", "core.evaluate:evaluate_job"),
     ("demo", "core.demo:demo_job"),
+    # feature modules that may not be in this checkout: a kind without its module would be offered and
+    # then fail in every worker, so it is registered only when the module is there
     ("study", "core.study:study_job"),
     ("train", "core.train:train_job"),
     ("qat", "core.qat:qat_job"),
     ("prune", "core.prune:prune_job"),
     ("compress", "core.compress:compress_job"),
 ):
-    register_job_kind(_kind, _target)
+    if _installed(_target):
+        register_job_kind(_kind, _target)

@@ -11,13 +11,16 @@ This module is imported by the web server: it must not import streamlit, torch, 
 from __future__ import annotations
 
 import atexit
+import contextlib
+import fcntl
 import json
 import logging
 import os
+import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from core.errors import InputError
@@ -40,8 +43,6 @@ __all__ = ["JobService", "run_job_here"]
 
 _log = logging.getLogger("core.jobs")
 _LOOKAHEAD = 50  # queued jobs looked at past the free slots, so one waiting job never blocks the rest
-UPLOAD_TTL_ENV = "OVDASH_UPLOAD_TTL_HOURS"
-DEFAULT_UPLOAD_TTL_HOURS = 24.0
 
 
 def worker_alive(pid: int | None, started: float | None) -> bool:
@@ -57,7 +58,9 @@ def worker_alive(pid: int | None, started: float | None) -> bool:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         boot = next(
-            int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime ")
+            int(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
         )
     except (OSError, IndexError, ValueError, StopIteration):
         return True
@@ -68,10 +71,15 @@ def worker_alive(pid: int | None, started: float | None) -> bool:
 
 
 def upload_ttl_seconds() -> float:
-    try:
-        return float(os.environ.get(UPLOAD_TTL_ENV, DEFAULT_UPLOAD_TTL_HOURS)) * 3600
-    except ValueError:
-        return DEFAULT_UPLOAD_TTL_HOURS * 3600
+    from core.limits import value
+
+    return value("upload_hours") * 3600
+
+
+def job_time_limit_seconds() -> float:
+    from core.limits import value
+
+    return value("job_minutes") * 60
 
 
 def _paths_in(value) -> Iterable[str]:
@@ -128,7 +136,9 @@ class JobService:
     def get(self, job_id: str) -> JobRecord:
         return self._store.get(job_id)
 
-    def list(self, *, limit: int = 200, active_only: bool = False, kind: str | None = None) -> list[JobRecord]:
+    def list(
+        self, *, limit: int = 200, active_only: bool = False, kind: str | None = None
+    ) -> list[JobRecord]:
         """Newest first."""
         records = self._store.list(limit=limit, active_only=active_only)
         return [r for r in records if kind is None or r.kind == kind]
@@ -182,9 +192,9 @@ class JobService:
                 return record
             if self._store.finish(job_id, JobState.CANCELLED, message=CANCELLED_MESSAGE):
                 self._store.append_log(job_id, CANCELLED_MESSAGE)
-        # stopped after it is marked, so the worker's own "interrupted" record changes nothing; a worker
-        # of another server stops at its next progress report
-        self.executor.stop(job_id)
+        # stopped after it is marked, so the worker's own "interrupted" record changes nothing
+        if not self.executor.stop(job_id) and record.state == JobState.RUNNING:
+            _stop_orphan(record)
         self._wake.set()
         return self._store.get(job_id)
 
@@ -230,7 +240,11 @@ class JobService:
         count = 0
         mine = self.executor.running()
         for record in self._store.list(limit=1_000_000, active_only=True):
-            if record.state != JobState.RUNNING or record.id in mine or worker_alive(record.pid, record.started):
+            if (
+                record.state != JobState.RUNNING
+                or record.id in mine
+                or worker_alive(record.pid, record.started)
+            ):
                 continue
             if self._store.finish(record.id, JobState.INTERRUPTED, message=INTERRUPTED_MESSAGE):
                 self._store.append_log(record.id, INTERRUPTED_MESSAGE)
@@ -267,10 +281,44 @@ class JobService:
             if self._store.finish(job_id, state, **fields):
                 self._store.append_log(job_id, message)
         self._mark_interrupted()  # orphans of an earlier server that died meanwhile
+        self._stop_overdue()
+
+    def _stop_overdue(self) -> None:
+        """Stop jobs of this service that ran longer than the job time limit (OVDASH_JOB_TIMEOUT_MIN)."""
+        limit = job_time_limit_seconds()
+        now = time.time()
+        for job_id in self.executor.running():
+            try:
+                record = self._store.get(job_id)
+            except InputError:
+                continue
+            if record.state == JobState.RUNNING and record.started and now - record.started > limit:
+                message = (
+                    f"ran longer than the {limit / 60:.0f}-minute limit and was stopped (OVDASH_JOB_TIMEOUT_MIN "
+                    "changes the limit); submit it again with less work, or raise the limit"
+                )
+                if self._store.finish(job_id, JobState.FAILED, error=message):
+                    self._store.append_log(job_id, message)
+                self.executor.stop(job_id)
+
+    @contextlib.contextmanager
+    def _dispatch_turn(self) -> Iterator[bool]:
+        """True while this service alone may start jobs: two servers on one workspace (a restart that
+        overlaps the old one) take turns, so that together they keep to `max_parallel`."""
+        with open(self.workspace.root / "jobs" / ".dispatch.lock", "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _start_queued(self) -> None:
-        with self._lock:
-            if self._stop.is_set():
+        with self._lock, self._dispatch_turn() as mine:
+            if self._stop.is_set() or not mine:
                 return
             free = self.max_parallel - self._busy()
             if free <= 0:
@@ -311,7 +359,19 @@ class JobService:
             self.executor.stop(record.id)  # cancelled meanwhile, or another server took it
 
 
-def run_job_here(kind: str, config: dict, workspace: Workspace, *, progress: ProgressCallback | None = None) -> dict:
+def _stop_orphan(record: JobRecord) -> None:
+    """Stop the worker of a job that an earlier server started (it reports no progress to notice a cancel)."""
+    if record.pid in (None, os.getpid()) or not worker_alive(record.pid, record.started):
+        return
+    try:
+        os.kill(record.pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def run_job_here(
+    kind: str, config: dict, workspace: Workspace, *, progress: ProgressCallback | None = None
+) -> dict:
     """Run a job function in this process, without the job table (the CLI's path)."""
     target = job_target(kind)
     ctx = JobContext(f"local-{uuid.uuid4().hex[:8]}", workspace, on_progress=progress)

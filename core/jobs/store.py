@@ -22,15 +22,19 @@ from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any
 
-from core.errors import DamagedFileError, InputError
+from core.errors import CoreError, DamagedFileError, DiskFullError, InputError, WorkspaceBusyError
 from core.jobs.records import ACTIVE_STATES, JobRecord, JobState
 from core.progress import Progress
-from core.workspace import utc_stamp
+from core.workspace import ENV_VAR, utc_stamp
 
 __all__ = ["JobStore"]
 
 _UPDATABLE = frozenset(f.name for f in dataclass_fields(JobRecord)) - {"id"}
 _ACTIVE_SQL = str(ACTIVE_STATES)  # "('queued', 'running')"
+# SQLite's primary result codes: only these two mean the file itself is damaged and must go
+_DAMAGED_CODES = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
+_BUSY_CODES = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED
+_FULL_CODE = 13  # SQLITE_FULL
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
@@ -63,15 +67,34 @@ def _to_sql(name: str, value: Any) -> Any:
     return value
 
 
+def _sqlite_code(exc: sqlite3.Error) -> int | None:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return None if code is None else code & 0xFF  # extended codes carry the primary one in the low byte
+
+
+def _json_object(data: dict, key: str, what: str, *, optional: bool = False) -> dict | None:
+    text = data.get(key)
+    if text is None and optional:
+        return None
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"its {what} are not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"its {what} are a JSON {type(value).__name__}, not an object")
+    return value
+
+
 def _record(row: sqlite3.Row) -> JobRecord:
     """A row as a record; a row that cannot be read becomes a DAMAGED record saying why."""
     data = dict(row)
     try:
-        data["state"] = JobState(data["state"])
-        data["config"] = json.loads(data["config"])
-        data["result"] = None if data["result"] is None else json.loads(data["result"])
-        if not isinstance(data["config"], dict) or not (data["result"] is None or isinstance(data["result"], dict)):
-            raise ValueError("settings or result are not JSON objects")
+        try:
+            data["state"] = JobState(data["state"])
+        except ValueError:
+            raise ValueError(f"its state {data['state']!r} is not one this version knows") from None
+        data["config"] = _json_object(data, "config", "settings")
+        data["result"] = _json_object(data, "result", "results", optional=True)
         return JobRecord(**data)
     except (ValueError, TypeError, KeyError) as exc:
         return JobRecord(
@@ -87,7 +110,7 @@ def _record(row: sqlite3.Row) -> JobRecord:
             done=None,
             total=None,
             message="",
-            error=f"this job's record in the job table cannot be read ({type(exc).__name__}: {exc}); remove it",
+            error=f"this job's record in the job table cannot be read: {exc}; delete it from the list",
             result=None,
             pid=None,
         )
@@ -102,7 +125,9 @@ class JobStore:
         self.notices: list[str] = []
         try:
             self._create()
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.Error as exc:
+            if _sqlite_code(exc) not in _DAMAGED_CODES:
+                raise self._error(exc) from exc
             self._move_aside(exc)
             self._create()
 
@@ -119,9 +144,10 @@ class JobStore:
         """Keep a damaged table for inspection under another name; start a fresh one."""
         aside = self.db_path.with_name(f"{self.db_path.name}.damaged-{utc_stamp()}")
         for suffix in ("", "-wal", "-shm"):
-            source = Path(f"{self.db_path}{suffix}")
-            if source.exists():
-                os.replace(source, Path(f"{aside}{suffix}"))
+            try:  # another process may have moved it a moment ago
+                os.replace(Path(f"{self.db_path}{suffix}"), Path(f"{aside}{suffix}"))
+            except FileNotFoundError:
+                pass
         self.notices.append(
             f"The job table was damaged ({type(exc).__name__}: {exc}) and was moved aside to {aside.name}; a fresh "
             "one was started. Models, variants and results are untouched; only the list of past jobs is new."
@@ -134,17 +160,34 @@ class JobStore:
             db.execute("PRAGMA busy_timeout=10000")
             yield db
 
+    def _error(self, exc: sqlite3.Error) -> CoreError:
+        """What a failed call on the table means for the user (a full disk is not a damaged table)."""
+        code = _sqlite_code(exc)
+        if code in _BUSY_CODES:
+            return WorkspaceBusyError(
+                "the job table is busy (another process holds it); try again in a moment"
+            )
+        if code == _FULL_CODE:
+            return DiskFullError(
+                f"the disk holding the job table ({self.db_path}) is full; free some space, or point {ENV_VAR} "
+                "at a larger disk, then try again (the job table is intact)"
+            )
+        return CoreError(
+            f"the job table {self.db_path.name} cannot be used ({type(exc).__name__}: {exc}); check that the "
+            "workspace folder is writable and its disk has room"
+        )
+
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
-        """A connection; a table damaged while the app runs is moved aside once and the call retried."""
+        """A connection; a table found damaged while the app runs is moved aside once and a fresh one started."""
         try:
             with self._connect() as db:
                 yield db
-        except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-                raise DamagedFileError(
-                    "the job table is busy (another process holds it); try again in a moment"
-                ) from exc
+        except sqlite3.Error as exc:
+            if _sqlite_code(exc) not in _DAMAGED_CODES:
+                if isinstance(exc, sqlite3.ProgrammingError | sqlite3.InterfaceError):
+                    raise  # a bug in a query, not a problem of the table
+                raise self._error(exc) from exc
             self._move_aside(exc)
             self._create()
             raise DamagedFileError(self.notices[-1]) from exc
@@ -158,7 +201,14 @@ class JobStore:
             db.execute(
                 "INSERT INTO jobs (id, kind, title, state, config, created, message, after) "
                 "VALUES (:id, :kind, :title, 'queued', :config, :created, 'waiting in the queue', :after)",
-                dict(id=job_id, kind=kind, title=title, config=json.dumps(config), created=time.time(), after=after),
+                dict(
+                    id=job_id,
+                    kind=kind,
+                    title=title,
+                    config=json.dumps(config),
+                    created=time.time(),
+                    after=after,
+                ),
             )
         return self.get(job_id)
 
@@ -211,11 +261,12 @@ class JobStore:
         return cursor.rowcount > 0
 
     def queued(self, limit: int) -> list[JobRecord]:
+        """Queued jobs that can start, oldest first; a damaged row never starts (its settings are unknown)."""
         with self._db() as db:
             rows = db.execute(
                 "SELECT * FROM jobs WHERE state = 'queued' ORDER BY created, rowid LIMIT ?", (limit,)
             ).fetchall()
-        return [_record(row) for row in rows]
+        return [record for record in map(_record, rows) if record.state == JobState.QUEUED]
 
     def set_progress(self, job_id: str, progress: Progress) -> bool:
         """Write progress to a running job; False when it is no longer running (cancelled elsewhere)."""
@@ -243,9 +294,11 @@ class JobStore:
             return ""
 
     def delete(self, job_id: str) -> None:
+        """Remove a finished job, or a damaged one whatever state its unreadable row claims."""
         record = self.get(job_id)
+        only_finished = "" if record.state == JobState.DAMAGED else f" AND state NOT IN {_ACTIVE_SQL}"
         with self._db() as db:
-            cursor = db.execute(f"DELETE FROM jobs WHERE id = ? AND state NOT IN {_ACTIVE_SQL}", (job_id,))
+            cursor = db.execute(f"DELETE FROM jobs WHERE id = ?{only_finished}", (job_id,))
         if cursor.rowcount == 0:
             raise InputError(f"job {record.title!r} is still {self.get(job_id).state.value}; cancel it first")
         shutil.rmtree(self.log_path(job_id).parent, ignore_errors=True)

@@ -27,6 +27,7 @@ def count_job(config: dict, workspace, ctx) -> dict:
 def gate_job(config: dict, workspace, ctx) -> dict:
     """Runs until the file `gate` appears, so a test decides when it ends."""
     gate = Path(config["gate"])
+    ctx.log("waiting for the gate")  # tests wait for this line: the job function itself is running
     deadline = time.monotonic() + 30
     while not gate.exists():
         if time.monotonic() > deadline:

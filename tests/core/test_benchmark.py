@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import random
+import time
 from pathlib import Path
 
 import pytest
 
+from core.backends import clear_cache
 from core.benchmark import BenchmarkConfig, run_benchmark
-from core.convert import ConvertConfig, ImportConfig, convert_model, import_model
+from core.convert import ConvertConfig, convert_model
 from core.errors import InputError, ModelNotFoundError
+from core.imports import ImportConfig, import_model
 from core.jobs import run_job_here
-from core.runtime import clear_caches
 from core.workspace import Workspace
 
 RUN_KEYS = {
@@ -28,7 +32,9 @@ RUN_KEYS = {
     "settings",
     "versions",
     "created",
+    "compile_source",
 }
+LATENCY_KEYS = {"median", "mean", "min", "max", "p90"}
 SETTINGS_KEYS = {
     "device",
     "device_name",
@@ -70,9 +76,10 @@ def test_every_field_is_there_and_sane(lenet_bench):
     runs = {run["precision"]: run for run in result.to_dict()["runs"]}
     assert list(runs) == ["torch", "fp32"]
     for run in runs.values():
-        assert set(run) >= RUN_KEYS
-        assert set(run["settings"]) == SETTINGS_KEYS
-        assert set(run["latency_ms"]) == {"median", "mean", "min", "max", "p90"}
+        assert set(run) >= RUN_KEYS | {"variant", "backend", "format", "stable", "unstable_reasons"}
+        assert set(run["settings"]) >= SETTINGS_KEYS  # new keys are added, none removed
+        assert set(run["latency_ms"]) >= LATENCY_KEYS
+        assert run["latency_ms"]["q1"] <= run["latency_ms"]["median"] <= run["latency_ms"]["q3"]
         assert set(run["iterations"]) == set(run["duration_s"]) == {"latency", "throughput"}
         assert run["versions"]["openvino"] and run["created"]
         _check_sane(run, 1)
@@ -86,9 +93,13 @@ def test_every_field_is_there_and_sane(lenet_bench):
 
 def test_progress_is_per_phase_and_throttled(lenet_bench):
     _, events = lenet_bench
+    # every phase of every round is named ("round 2/5 · fp32: latency"); the clock counts the seconds
+    # of measuring of the whole run (1 s for each of the two variants)
     phases = {e.phase for e in events}
-    assert {"torch: latency", "torch: throughput", "fp32: latency", "fp32: throughput"} <= phases
-    assert all(e.total == 1.0 and 0 <= e.done <= 1.0 for e in events)
+    for r in range(1, 6):
+        for name in ("torch: latency", "torch: throughput", "fp32: latency", "fp32: throughput"):
+            assert f"round {r}/5 · {name}" in phases
+    assert all(e.total == 2.0 and 0 <= e.done <= 2.0 for e in events)
     assert len(events) < 40  # about four a second, plus phase changes
 
 
@@ -99,6 +110,7 @@ def test_saved_result_is_readable(lenet_bench, workspace):
     data = saved[0]
     assert set(data) >= {"model_id", "config", "created", "device_name", "runs", "path"}
     assert data["config"]["seconds"] == 1.0 and len(data["runs"]) == 2
+    assert data["config"]["precisions"] == data["config"]["variants"] == ["torch", "fp32"]
     assert json.loads(Path(result.path).read_text())["path"] == result.path
     table = str(result)
     assert "median" in table and "fp32" in table and "torch" in table
@@ -134,7 +146,7 @@ def test_second_run_reuses_the_compiled_model_and_disk_cache_is_seen(workspace, 
     run_benchmark(config, workspace=workspace, save=False)
     again = run_benchmark(config, workspace=workspace, save=False).run("fp16")
     assert again.compiled_from_cache and again.compile_source == "memory"
-    clear_caches()
+    clear_cache()
     cold = run_benchmark(config, workspace=workspace, save=False).run("fp16")
     assert cold.compile_source in ("disk-cache", "compiled")
     assert cold.compiled_from_cache == (cold.compile_source == "disk-cache")
@@ -164,3 +176,74 @@ def test_missing_artifact_and_bad_options_fail_before_timing(tmp_path, workspace
         run_benchmark(BenchmarkConfig("lenet5-mnist", precisions=("torch", "int8")), workspace=empty)
     with pytest.raises(InputError, match="hint"):
         run_benchmark(BenchmarkConfig("lenet5-mnist", hint="fast"), workspace=workspace)
+
+
+class _Disturbed:
+    """A prepared variant whose timed calls each wait a random 0-20 ms more: a machine busy with
+    something else. Everything but the latency loop is the real prepared object."""
+
+    def __init__(self, real, seed: int = 0):
+        self._real = real
+        self._random = random.Random(seed)
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    def latency_loop(self, batch, *, seconds, min_iterations, tick):
+        latencies, start = [], time.perf_counter()
+        while True:
+            t0 = time.perf_counter()
+            self._real.infer(batch)
+            time.sleep(self._random.uniform(0.0, 0.020))
+            t1 = time.perf_counter()
+            latencies.append((t1 - t0) * 1e3)
+            if len(latencies) >= min_iterations and t1 - start >= seconds:
+                return latencies
+            tick()
+
+
+def test_disturbed_variant_is_unstable_and_never_recommended(workspace, lenet_int8, tmp_path):
+    from core.backends import prepare
+    from core.evaluate import EvaluateConfig, evaluate_model
+    from core.tradeoffs import collect_points, recommend
+    from tests.core.conftest import copy_variants
+
+    ws = Workspace(tmp_path / "ws")  # its own workspace: no other run competes for the points
+    int8 = lenet_int8[0].variant
+    copy_variants(workspace, ws, "lenet5-mnist", ["fp32", int8])
+
+    def disturbing(variant, spec, ws_, options):
+        real = prepare(variant, spec, ws_, options)
+        return _Disturbed(real) if variant.id == int8 else real
+
+    config = BenchmarkConfig("lenet5-mnist", variants=("torch", "fp32", int8), seconds=1.0)
+    result = run_benchmark(config, workspace=ws, prepare_fn=disturbing)
+    disturbed = result.run(int8)
+    assert disturbed.stable is False and disturbed.unstable_reasons
+    assert any("interquartile range" in reason for reason in disturbed.unstable_reasons)
+    assert disturbed.iterations["latency"] >= 30  # unstable for its spread, not for too few iterations
+    assert not result.stable
+    (against,) = [c for c in result.comparisons() if c.variant == int8]
+    assert against.reference == "torch" and against.stable is False
+    assert f"unstable {int8}" in str(result) and "[unstable]" in str(result)
+    saved = json.loads(Path(result.path).read_text())
+    assert next(r for r in saved["runs"] if r["variant"] == int8)["stable"] is False
+
+    evaluate_model(
+        EvaluateConfig("lenet5-mnist", variants=("torch", "fp32", int8), dataset="builtin:mnist", limit=500),
+        workspace=ws,
+    )
+    points = {p.variant: p for p in collect_points(ws)}
+    assert points[int8].complete and points[int8].stable is False
+    assert any(note.startswith("unstable: ") for note in points[int8].notes)
+    headline = recommend(points.values()).point
+    assert headline is None or headline.variant != int8
+    # even measured fastest and most accurate, an unstable figure is never the headline
+    flattering = dataclasses.replace(points[int8], latency_ms=1e-6, top1=1.0)
+    for rec in (
+        recommend([*(p for v, p in points.items() if v != int8), flattering]),
+        recommend([flattering]),
+        recommend([flattering], min_top1=0.0, max_latency_ms=1000.0),
+    ):
+        assert rec.point is None or rec.point.variant != int8
+    assert "unstable" in recommend([flattering]).reason

@@ -11,7 +11,33 @@ from PIL import Image
 
 from core.cli import main
 
-COMMANDS = ("models", "convert", "import", "quantize", "classify", "evaluate", "benchmark", "report")
+COMMANDS = (
+    "models",
+    "variants",
+    "convert",
+    "import",
+    "quantize",
+    "classify",
+    "evaluate",
+    "benchmark",
+    "report",
+)
+
+# The --json keys of the previous release (before variants): scripts rely on every one of them.
+OLD_MODEL_KEYS = {"id", "title", "source", "input_size", "precisions", "trained", "weights", "published_top1"}
+OLD_CLASSIFY_KEYS = {"image", "precision", "top", "ms"}
+OLD_EVALUATE_KEYS = {"model_id", "dataset", "results", "agreement", "path"}
+OLD_SCORE_KEYS = {"precision", "top1", "top5", "count", "top1_ci95", "top5_ci95"}
+OLD_RUN_KEYS = {
+    "model_id", "precision", "latency_ms", "throughput_fps", "first_inference_ms", "compile_ms",
+    "compiled_from_cache", "iterations", "duration_s", "latencies_ms", "settings", "versions", "created",
+    "compile_source",
+}  # fmt: skip
+OLD_LATENCY_KEYS = {"median", "mean", "min", "max", "p90"}
+OLD_SETTINGS_KEYS = {
+    "device", "device_name", "hint", "streams", "threads", "nireq", "batch", "precision", "inference_precision",
+    "input_shape", "throughput_method",
+}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +96,7 @@ def test_lenet5_workflow_from_the_command_line(capfd, cli_ws, tmp_path):
     )
     assert [r["precision"] for r in results] == ["torch", "fp32", "int8"]
     for r in results:
-        assert set(r) == {"image", "precision", "top", "ms"}
+        assert set(r) == {"image", "precision", "variant", "backend", "format", "top", "ms"}
         assert set(r["top"][0]) == {"index", "label", "probability"}
         assert r["top"][0]["label"] == sample.label
 
@@ -97,7 +123,7 @@ def test_lenet5_workflow_from_the_command_line(capfd, cli_ws, tmp_path):
     )
     assert [r["precision"] for r in runs] == ["torch", "fp32", "int8"]
     for r in runs:
-        assert set(r["latency_ms"]) == {"median", "mean", "min", "max", "p90"}
+        assert set(r["latency_ms"]) >= {"median", "mean", "min", "max", "p90"}
         assert r["throughput_fps"] > 0
         assert {"device", "hint", "streams", "threads", "batch", "precision"} <= set(r["settings"])
         assert r["versions"]["openvino"]
@@ -137,7 +163,8 @@ def test_real_process_keeps_stdout_clean_and_exit_codes(tmp_path):
     )  # fmt: skip
     assert bad.returncode == 2
     assert bad.stdout == ""
-    assert "has no FP32 model yet" in bad.stderr and "Traceback" not in bad.stderr
+    assert "has no fp32 variant yet" in bad.stderr and "Traceback" not in bad.stderr
+    assert "convert --model lenet5-mnist" in bad.stderr  # and says how to make it
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -157,3 +184,114 @@ def test_image_arguments_after_precisions(tmp_path, capfd, cli_ws):
         capfd, cli_ws, "classify", "--model", "lenet5-mnist", "--precision", "fp32,fp16", str(image)
     )
     assert [r["image"] for r in rows] == ["blank.png", "blank.png"]
+
+
+@pytest.fixture(scope="module")
+def cli_lenet(cli_ws):
+    """LeNet5 in the CLI workspace with fp32, fp16 and int8 (made here unless an earlier test made them)."""
+    from core.convert import ConvertConfig, convert_model
+    from core.quantize import QuantizeConfig, quantize_model
+    from core.workspace import Workspace
+
+    ws = Workspace(cli_ws)
+    if ws.variant("lenet5-mnist", "fp16") is None:
+        convert_model(ConvertConfig("lenet5-mnist"), workspace=ws)
+    if ws.variant("lenet5-mnist", "int8") is None:
+        quantize_model(
+            QuantizeConfig("lenet5-mnist", calibration="builtin:mnist", subset_size=100), workspace=ws
+        )
+    return ws
+
+
+def test_json_outputs_keep_the_previous_keys_and_add_variant_and_backend(capfd, cli_ws, cli_lenet, tmp_path):
+    kinds = {"torch": "torch", "fp32": "openvino", "fp16": "openvino", "int8": "openvino"}
+
+    rows = run_json(capfd, cli_ws, "models")
+    for row in rows:
+        assert set(row) >= OLD_MODEL_KEYS | {"variants"}
+        for entry in row["variants"]:
+            assert {"variant", "backend", "format", "recipe"} <= set(entry)
+    lenet = next(r for r in rows if r["id"] == "lenet5-mnist")
+    assert lenet["precisions"] == ["fp32", "fp16", "int8"]
+    assert {v["variant"]: v["backend"] for v in lenet["variants"]} == kinds
+
+    image = tmp_path / "digit.png"
+    from core.data import load_dataset
+
+    load_dataset("builtin:mnist").samples[0].image().save(image)
+    results = run_json(capfd, cli_ws, "classify", "--model", "lenet5-mnist", "--variant", *kinds, str(image))
+    assert [r["variant"] for r in results] == list(kinds)
+    for r in results:
+        assert set(r) >= OLD_CLASSIFY_KEYS | {"variant", "backend"}
+        assert r["backend"] == kinds[r["variant"]] and r["precision"] == r["variant"]
+
+    evaluated = run_json(
+        capfd, cli_ws, "evaluate", "--model", "lenet5-mnist", "--variant", "torch", "fp32", "int8",
+        "--dataset", "builtin:mnist", "--limit", "100",
+    )  # fmt: skip
+    assert set(evaluated) >= OLD_EVALUATE_KEYS
+    assert [r["variant"] for r in evaluated["results"]] == ["torch", "fp32", "int8"]
+    for r in evaluated["results"]:
+        assert set(r) >= OLD_SCORE_KEYS | {"variant", "backend"}
+        assert r["backend"] == kinds[r["variant"]] and r["count"] == 100
+    assert set(evaluated["agreement"]) == {"torch-vs-fp32", "torch-vs-int8", "fp32-vs-int8"}
+
+    runs = run_json(
+        capfd, cli_ws, "benchmark", "--model", "lenet5-mnist", "--variant", "torch", "fp32", "int8",
+        "--seconds", "0.3", "--rounds", "2",
+    )  # fmt: skip
+    assert [r["variant"] for r in runs] == ["torch", "fp32", "int8"]
+    for r in runs:
+        assert set(r) >= OLD_RUN_KEYS | {"variant", "backend"}
+        assert set(r["latency_ms"]) >= OLD_LATENCY_KEYS and set(r["settings"]) >= OLD_SETTINGS_KEYS
+        assert r["backend"] == kinds[r["variant"]] and r["precision"] == r["settings"]["precision"]
+
+
+def test_variants_command_lists_renames_and_deletes_one_variant(capfd, cli_lenet, tmp_path):
+    from core.workspace import Workspace
+    from tests.core.conftest import copy_variants, file_hashes
+
+    ws = Workspace(tmp_path / "ws")
+    copy_variants(cli_lenet, ws, "lenet5-mnist", ["fp32", "fp16", "int8"])
+    listed = run_json(capfd, ws.root, "variants", "--model", "lenet5-mnist")
+    assert [(v["variant"], v["backend"]) for v in listed] == [
+        ("torch", "torch"), ("fp32", "openvino"), ("fp16", "openvino"), ("int8", "openvino"),
+    ]  # fmt: skip
+
+    renamed = run_json(
+        capfd,
+        ws.root,
+        "variants",
+        "rename",
+        "--model",
+        "lenet5-mnist",
+        "--variant",
+        "int8",
+        "--to",
+        "int8-digits",
+    )
+    assert renamed["variant"] == "int8-digits" and ws.variant_aliases("lenet5-mnist") == {
+        "int8": "int8-digits"
+    }
+
+    fp32_files = file_hashes(ws.model_dir("lenet5-mnist") / "fp32")
+    args = [
+        "variants",
+        "delete",
+        "--model",
+        "lenet5-mnist",
+        "--variant",
+        "fp16",
+        "--json",
+        "--workspace",
+        str(ws.root),
+    ]
+    assert main(args) == 2  # a delete is never done without --yes
+    _, err = capfd.readouterr()
+    assert "add --yes" in err and ws.variant("lenet5-mnist", "fp16") is not None
+    deleted = run_json(
+        capfd, ws.root, "variants", "delete", "--model", "lenet5-mnist", "--variant", "fp16", "--yes"
+    )
+    assert deleted == {"model_id": "lenet5-mnist", "deleted": "fp16"}
+    assert [v.id for v in ws.variants("lenet5-mnist")] == ["fp32", "int8-digits"]
+    assert file_hashes(ws.model_dir("lenet5-mnist") / "fp32") == fp32_files

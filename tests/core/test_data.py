@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from core import data
-from core.errors import ArchiveError, DatasetError, ImageError
+from core.errors import ArchiveError, DatasetError, ImageError, InputError
 from core.preprocessing import MNIST, PreprocessSpec
 from core.workspace import Workspace
 
@@ -372,14 +372,16 @@ def test_load_dataset_dispatches_and_explains_bad_refs(tmp_path: Path, workspace
     (tmp_path / "c").mkdir()
     assert len(data.load_dataset(str(_csv_tree(tmp_path / "c", "imgs/a.png,1\n")))) == 1
     assert len(data.load_dataset(tmp_path / "c" / "imgs")) == 2
-    with pytest.raises(DatasetError, match="accepted: builtin:imagenet-samples, builtin:mnist"):
+    with pytest.raises(DatasetError, match=r"accepted: builtin:imagenet-samples, (.*, )?builtin:mnist, "):
         data.load_dataset("builtin:cifar")
     with pytest.raises(DatasetError, match="does not exist"):
         data.load_dataset(tmp_path / "missing")
     with pytest.raises(DatasetError, match="needs a model's preprocessing"):
-        data.load_dataset("noise")
-    with pytest.raises(DatasetError, match="unknown purpose"):
-        data.load_dataset("builtin:mnist", purpose="training")
+        data.load_dataset("noise", purpose="calibration")
+    with pytest.raises(DatasetError, match="for calibration only, not evaluation"):
+        data.load_dataset("noise", spec=MNIST, count=10)
+    with pytest.raises(InputError, match="unknown purpose 'training'; choose one of calibration, evaluation"):
+        data.load_dataset("builtin:mnist", purpose="training")  # options are parsed in one place (catalog)
 
 
 # built-in sets --------------------------------------------------------------------------------
@@ -427,7 +429,7 @@ def test_fingerprints_are_stable_and_tell_sets_apart() -> None:
         data.load_dataset("builtin:mnist").fingerprint(),
         data.load_dataset("builtin:imagenet-samples").fingerprint(),
         data.load_dataset("builtin:photos").fingerprint(),
-        data.load_dataset("noise", spec=MNIST, count=10).fingerprint(),
+        data.load_dataset("noise", purpose="calibration", spec=MNIST, count=10).fingerprint(),
     }
     assert len(others) == 4 and first not in others
     assert len(first) == 64
@@ -447,11 +449,12 @@ def test_subset_is_deterministic_and_stratified() -> None:
 
 def test_noise_matches_the_model_input() -> None:
     spec = PreprocessSpec(size=24, resize=24)
-    noise = data.load_dataset("noise", spec=spec, count=3)
+    noise = data.load_dataset("noise", purpose="calibration", spec=spec, count=3)
     assert len(noise) == 3 and "noise" in noise.description
     image = noise.samples[0].image()
+    again = data.load_dataset("noise", purpose="calibration", spec=spec, count=3)
     assert (image.mode, image.size) == ("RGB", (24, 24))
-    assert pixel_hash(image) == pixel_hash(data.load_dataset("noise", spec=spec, count=3).samples[0].image())
+    assert pixel_hash(image) == pixel_hash(again.samples[0].image())
 
 
 def _labelled(*labels: str) -> data.ImageSet:

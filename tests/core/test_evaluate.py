@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.convert import ImportConfig, import_model
+from core.backends import RunOptions, prepare
 from core.data import load_dataset
 from core.errors import ModelNotFoundError, UntrainedModelError
 from core.evaluate import EvaluateConfig, evaluate_model, wilson_interval
-from core.inference import predict_logits
+from core.imports import ImportConfig, import_model
 from core.jobs import run_job_here
 from core.registry import get_model
+from core.variants import resolve_variants
 from core.workspace import Workspace
 
 RESULT_KEYS = {
@@ -31,6 +32,7 @@ RESULT_KEYS = {
     "predictions",
     "path",
 }
+NEW_RESULT_KEYS = {"machine", "settings"}
 DATASET_KEYS = {"ref", "name", "description", "size", "labelled", "fingerprint"}
 SCORE_KEYS = {
     "precision",
@@ -77,22 +79,31 @@ def test_lenet_is_accurate_on_4700_digits_and_precisions_agree(lenet_eval):
 
 def test_progress_counts_every_image(lenet_eval):
     _, events = lenet_eval
-    assert {e.phase for e in events} == {"evaluating"}
+    assert {e.phase for e in events} == {"loading the models", "evaluating"}
+    loading = [e for e in events if e.phase == "loading the models"]
+    assert loading[-1].done == loading[-1].total == 3  # torch, fp32, fp16
+    counted = [e for e in events if e.phase == "evaluating"]
+    assert events.index(loading[-1]) < events.index(counted[0])
     assert events[-1].done == events[-1].total == 4700
-    assert [e.done for e in events] == sorted(e.done for e in events)
+    assert [e.done for e in counted] == sorted(e.done for e in counted)
 
 
 def test_saved_json_has_every_key(lenet_eval, workspace):
     result, _ = lenet_eval
     saved = json.loads(Path(result.path).read_text())
-    assert set(saved) == RESULT_KEYS
+    assert set(saved) == RESULT_KEYS | NEW_RESULT_KEYS
+    assert set(saved["settings"]["variants"]) == {"torch", "fp32", "fp16"}
     assert saved["path"] == result.path
     assert set(saved["dataset"]) == DATASET_KEYS
     assert saved["dataset"]["labelled"] is True and saved["dataset"]["size"] == 4700
     for row in saved["results"]:
-        assert set(row) >= SCORE_KEYS
+        assert set(row) >= SCORE_KEYS | {"variant", "backend", "format"}
         assert len(row["top1_ci95"]) == 2 and row["ms_per_image"] > 0
-    assert set(saved["agreement_detail"]["fp32-vs-fp16"]) == {"rate", "same", "count", "ci95"}
+    detail = saved["agreement_detail"]["fp32-vs-fp16"]
+    assert set(detail) == {"rate", "same", "count", "ci95", "a", "b", "top5_overlap"}
+    assert (detail["a"], detail["b"], detail["count"]) == ("fp32", "fp16", 4700) and 0 <= detail[
+        "top5_overlap"
+    ] <= 1
     preds = saved["predictions"]
     assert set(preds) == {"names", "labels", "top1", "prob", "top5"}
     assert len(preds["names"]) == len(preds["labels"]) == len(preds["top1"]["fp32"]) == 4700
@@ -116,8 +127,11 @@ def test_openvino_fp32_logits_match_pytorch(workspace, lite0_fp):
     spec = get_model("efficientnet-lite0")
     images = load_dataset("builtin:imagenet-samples")
     batch = spec.preprocess.batch(sample.image() for sample in images)
-    ov_logits = predict_logits(spec, "fp32", batch, workspace=workspace)
-    torch_logits = predict_logits(spec, "torch", batch, workspace=workspace)
+    (fp32, torch), _ = resolve_variants(spec, workspace, ["fp32", "torch"])
+    options = RunOptions(batch=len(batch))
+    ov_logits = prepare(fp32, spec, workspace, options).infer(batch)
+    torch_logits = prepare(torch, spec, workspace, options).infer(batch)
+    assert ov_logits.shape == torch_logits.shape == (20, 1000)
     assert np.abs(ov_logits - torch_logits).max() < 1e-3
 
 

@@ -1,4 +1,4 @@
-"""The job runner with real spawned worker processes: what a user sees in the job list."""
+"""The job service with real spawned worker processes: what a user sees in the job list."""
 
 from __future__ import annotations
 
@@ -15,12 +15,14 @@ from core.jobs import (
     JOB_KINDS,
     JobContext,
     JobRecord,
-    JobRunner,
+    JobService,
     JobState,
-    JobStore,
+    StoreReporter,
     register_job_kind,
     run_job_here,
 )
+from core.jobs.kinds import load_target
+from core.jobs.store import JobStore
 from core.progress import Progress
 from core.workspace import Workspace
 
@@ -34,10 +36,10 @@ def workspace(tmp_path: Path) -> Workspace:
 
 
 @pytest.fixture
-def runner(workspace: Workspace):
-    job_runner = JobRunner(workspace, poll_seconds=0.1)
-    yield job_runner
-    job_runner.shutdown()
+def service(workspace: Workspace):
+    job_service = JobService(workspace, poll_seconds=0.1)
+    yield job_service
+    job_service.shutdown()
 
 
 def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
@@ -51,9 +53,9 @@ def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def wait_running(runner: JobRunner, job_id: str) -> JobRecord:
+def wait_running(service: JobService, job_id: str) -> JobRecord:
     return wait_for(
-        lambda: (r := runner.store.get(job_id)).state == JobState.RUNNING and r.pid and r, what="job running"
+        lambda: (r := service.get(job_id)).state == JobState.RUNNING and r.pid and r, what="job running"
     )
 
 
@@ -65,85 +67,100 @@ def pid_gone(pid: int) -> bool:
     return False
 
 
-def test_job_kinds_name_the_real_job_functions():
+def test_every_job_kind_names_a_function_a_worker_can_load():
+    """A kind whose module or function is missing would fail every job of it in the worker."""
+    assert {"convert", "quantize", "benchmark", "evaluate", "demo"} <= set(JOB_KINDS)
+    for kind, target in JOB_KINDS.items():
+        assert callable(load_target(target)), f"job kind {kind!r} names {target}, which is not a function"
+    assert load_target(JOB_KINDS["quantize"]).__name__ == "quantize_job"
+
+
+def test_a_taken_job_kind_name_is_refused_for_another_target():
+    with pytest.raises(InputError) as refused:
+        register_job_kind("quantize", "tests.core.job_fixtures:count_job")
+    assert str(refused.value) == (
+        "a job kind named 'quantize' is already registered (core.quantize:quantize_job); choose another name"
+    )
     assert JOB_KINDS["quantize"] == "core.quantize:quantize_job"
-    assert {"convert", "quantize", "benchmark", "evaluate"} <= set(JOB_KINDS)
+    register_job_kind("test-count", "tests.core.job_fixtures:count_job")  # the same again is harmless
+    with pytest.raises(CoreError, match="cannot be loaded .*check that its module is installed"):
+        load_target("tests.core.job_fixtures:no_such_job")
 
 
-def test_submitted_job_succeeds_with_result_progress_and_log(runner):
-    record = runner.submit("test-count", {"steps": 30, "delay": 0.01}, title="count to 30")
+def test_submitted_job_succeeds_with_result_progress_and_log(service):
+    record = service.submit("test-count", {"steps": 30, "delay": 0.01}, title="count to 30")
     assert record.state == JobState.QUEUED and record.title == "count to 30"
-    done = runner.wait(record.id)
+    done = service.wait(record.id)
     assert done.state == JobState.SUCCEEDED, done.error
     assert done.result == {"sum": 465, "steps": 30}
     assert (done.phase, done.done, done.total, done.fraction) == ("counting", 30, 30, 1.0)
     assert done.started >= done.created and done.finished >= done.started and done.duration >= 0.3
     assert done.pid and done.error is None
-    log = runner.store.log_tail(done.id)
+    log = service.log_tail(done.id)
     assert "counted to 30" in log and "succeeded" in log
     assert done.to_dict()["state"] == "succeeded"
 
 
-def test_jobs_run_one_at_a_time_oldest_first(runner, tmp_path):
+def test_jobs_run_one_at_a_time_oldest_first(service, tmp_path):
     gate = tmp_path / "gate"
-    first = runner.submit("test-gate", {"gate": str(gate)}, title="first")
-    second = runner.submit("test-count", {"steps": 2}, title="second")
-    wait_running(runner, first.id)
+    first = service.submit("test-gate", {"gate": str(gate)}, title="first")
+    second = service.submit("test-count", {"steps": 2}, title="second")
+    wait_running(service, first.id)
     for _ in range(10):  # a few dispatcher cycles: the second must not start while the first runs
-        assert runner.store.get(second.id).state == JobState.QUEUED
+        assert service.get(second.id).state == JobState.QUEUED
         time.sleep(0.05)
-    assert [r.id for r in runner.store.list(active_only=True)] == [second.id, first.id]
+    assert [r.id for r in service.list(active_only=True)] == [second.id, first.id]
     gate.touch()
-    first_done, second_done = runner.wait(first.id), runner.wait(second.id)
+    first_done, second_done = service.wait(first.id), service.wait(second.id)
     assert first_done.state == second_done.state == JobState.SUCCEEDED
     assert second_done.started >= first_done.finished
 
 
-def test_failed_job_shows_the_core_error_message(runner):
-    record = runner.wait(runner.submit("test-fail", {}, title="fail").id)
+def test_failed_job_shows_the_core_error_message(service):
+    record = service.wait(service.submit("test-fail", {}, title="fail").id)
     assert record.state == JobState.FAILED
     assert record.error == "bad thing; do X"
     assert (record.phase, record.done, record.total) == ("checking", 1, 4)
 
 
-def test_unexpected_error_names_its_type_and_logs_the_traceback(runner):
-    record = runner.wait(runner.submit("test-boom", {}, title="boom").id)
+def test_unexpected_error_names_its_type_and_logs_the_traceback(service):
+    record = service.wait(service.submit("test-boom", {}, title="boom").id)
     assert record.error == "ValueError: nope"
-    log = runner.store.log_tail(record.id)
+    log = service.log_tail(record.id)
     assert "Traceback" in log and "boom_job" in log
 
 
-def test_result_that_is_not_json_fails_clearly(runner):
-    record = runner.wait(runner.submit("test-bad-result", {}, title="bad").id)
+def test_result_that_is_not_json_fails_clearly(service):
+    record = service.wait(service.submit("test-bad-result", {}, title="bad").id)
     assert record.state == JobState.FAILED and "JSON" in record.error and record.result is None
 
 
-def test_crashed_worker_fails_with_exit_code_and_the_runner_keeps_serving(runner):
-    crashed = runner.wait(runner.submit("test-crash", {}, title="crash").id)
+def test_crashed_worker_fails_with_exit_code_and_the_service_keeps_serving(service):
+    crashed = service.wait(service.submit("test-crash", {}, title="crash").id)
     assert crashed.state == JobState.FAILED
     assert "the worker process exited with code 3" in crashed.error
-    assert "about to crash" in runner.store.log_tail(crashed.id)
-    after = runner.wait(runner.submit("test-count", {"steps": 1}, title="after").id)
+    assert "about to crash" in service.log_tail(crashed.id)
+    after = service.wait(service.submit("test-count", {"steps": 1}, title="after").id)
     assert after.state == JobState.SUCCEEDED
 
 
-def test_cancel_kills_a_running_worker_and_cancels_a_queued_job(runner):
-    running = runner.submit("test-slow", {}, title="slow")
-    queued = runner.submit("test-count", {"steps": 1}, title="queued")
-    pid = wait_running(runner, running.id).pid
+def test_cancel_kills_a_running_worker_and_cancels_a_queued_job(service):
+    running = service.submit("test-slow", {}, title="slow")
+    queued = service.submit("test-count", {"steps": 1}, title="queued")
+    pid = wait_running(service, running.id).pid
 
-    cancelled_queued = runner.cancel(queued.id)
+    cancelled_queued = service.cancel(queued.id)
     assert cancelled_queued.state == JobState.CANCELLED and cancelled_queued.started is None
 
-    cancelled = runner.cancel(running.id)
+    cancelled = service.cancel(running.id)
     assert cancelled.state == JobState.CANCELLED and cancelled.message == "cancelled by the user"
     assert cancelled.finished is not None
     assert pid_gone(pid)
-    assert runner.cancel(running.id).state == JobState.CANCELLED  # finished jobs stay as they are
-    assert runner.store.get(queued.id).started is None
+    assert service.cancel(running.id).state == JobState.CANCELLED  # finished jobs stay as they are
+    assert service.get(queued.id).started is None
 
 
-def test_a_new_runner_marks_jobs_of_a_dead_server_interrupted(workspace):
+def test_a_new_service_marks_jobs_of_a_dead_server_interrupted(workspace):
     store = JobStore(workspace.jobs_db)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -154,30 +171,31 @@ def test_a_new_runner_marks_jobs_of_a_dead_server_interrupted(workspace):
     store.update(alive.id, state=JobState.RUNNING, pid=os.getpid(), started=time.time())
     waiting = store.create("test-count", {"steps": 2}, title="waiting")
 
-    runner = JobRunner(workspace, poll_seconds=0.1)
+    # two slots: the job still running elsewhere takes one (an earlier server's worker counts)
+    service = JobService(workspace, poll_seconds=0.1, max_parallel=2)
     try:
-        record = runner.store.get(orphan.id)
+        record = service.get(orphan.id)
         assert record.state == JobState.INTERRUPTED
         assert record.message == "the server stopped while this job was running; submit it again"
-        assert runner.store.get(alive.id).state == JobState.RUNNING
-        assert runner.wait(waiting.id).state == JobState.SUCCEEDED  # queued jobs survive a restart
+        assert service.get(alive.id).state == JobState.RUNNING
+        assert service.wait(waiting.id).state == JobState.SUCCEEDED  # queued jobs survive a restart
     finally:
-        runner.shutdown()
+        service.shutdown()
         store.update(alive.id, state=JobState.FAILED)
     assert "working" in JobStore(workspace.jobs_db).log_tail(orphan.id)
 
 
 def test_shutdown_interrupts_running_workers(workspace):
-    runner = JobRunner(workspace, poll_seconds=0.1)
-    job = runner.submit("test-slow", {}, title="slow")
-    pid = wait_running(runner, job.id).pid
-    runner.shutdown()
-    assert runner.store.get(job.id).state == JobState.INTERRUPTED
+    service = JobService(workspace, poll_seconds=0.1)
+    job = service.submit("test-slow", {}, title="slow")
+    pid = wait_running(service, job.id).pid
+    service.shutdown()
+    assert service.get(job.id).state == JobState.INTERRUPTED
     assert pid_gone(pid)
 
 
-def test_records_and_log_survive_in_a_new_store(runner, workspace):
-    record = runner.wait(runner.submit("test-count", {"steps": 3}, title="keep me").id)
+def test_records_and_log_survive_in_a_new_store(service, workspace):
+    record = service.wait(service.submit("test-count", {"steps": 3}, title="keep me").id)
     reopened = JobStore(workspace.jobs_db)
     assert reopened.get(record.id) == record
     assert "counted to 3" in reopened.log_tail(record.id, lines=5)
@@ -197,12 +215,12 @@ def test_delete_refuses_an_active_job_and_removes_a_finished_one(workspace):
         store.get(job.id)
 
 
-def test_submit_checks_kind_and_config(runner):
+def test_submit_checks_kind_and_config(service):
     with pytest.raises(InputError, match="unknown job kind 'nope'"):
-        runner.submit("nope", {}, title="x")
+        service.submit("nope", {}, title="x")
     with pytest.raises(InputError, match="cannot be saved"):
-        runner.submit("test-count", {"when": object()}, title="x")
-    assert runner.store.list() == []
+        service.submit("test-count", {"when": object()}, title="x")
+    assert service.list() == []
 
 
 def _record(**fields) -> JobRecord:
@@ -258,9 +276,13 @@ def test_context_throttles_writes_but_keeps_phase_changes_and_the_last_item(work
     job = store.create("test-count", {}, title="throttle")
     store.update(job.id, state=JobState.RUNNING)
     writes = []
-    original = store._set_progress
-    store._set_progress = lambda job_id, p: writes.append(p) or original(job_id, p)
-    ctx = JobContext(job.id, workspace, store=store)
+
+    class Recording(StoreReporter):
+        def progress(self, job_id, progress):
+            writes.append(progress)
+            return super().progress(job_id, progress)
+
+    ctx = JobContext(job.id, workspace, reporter=Recording(store))
     for i in range(1, 1001):
         ctx.progress(Progress("a", i, 1000))
     ctx.progress(Progress("b", 1, 10))
@@ -281,19 +303,19 @@ def test_run_job_here_runs_in_process_and_reports_progress(workspace):
         run_job_here("nope", {}, workspace)
 
 
-def test_a_chain_runs_in_order_and_skips_what_follows_a_failure(runner):
+def test_a_chain_runs_in_order_and_skips_what_follows_a_failure(service):
     """Steps submitted with `after` wait for their predecessor and are skipped when it did not succeed."""
-    first = runner.submit("test-count", {"steps": 3}, title="first")
-    second = runner.submit("test-fail", {}, title="second", after=first.id)
-    third = runner.submit("test-count", {"steps": 2}, title="third", after=second.id)
-    fourth = runner.submit("test-count", {"steps": 2}, title="fourth", after=third.id)
-    free = runner.submit("test-count", {"steps": 2}, title="independent")
-    assert runner.wait(first.id).state == JobState.SUCCEEDED
-    assert runner.wait(second.id).state == JobState.FAILED
-    skipped = runner.wait(third.id)
+    first = service.submit("test-count", {"steps": 3}, title="first")
+    second = service.submit("test-fail", {}, title="second", after=first.id)
+    third = service.submit("test-count", {"steps": 2}, title="third", after=second.id)
+    fourth = service.submit("test-count", {"steps": 2}, title="fourth", after=third.id)
+    free = service.submit("test-count", {"steps": 2}, title="independent")
+    assert service.wait(first.id).state == JobState.SUCCEEDED
+    assert service.wait(second.id).state == JobState.FAILED
+    skipped = service.wait(third.id)
     assert skipped.state == JobState.CANCELLED and skipped.started is None  # never ran
     assert "follows “second”, which ended failed" in skipped.message
-    assert runner.wait(fourth.id).state == JobState.CANCELLED  # the skip cascades
-    assert runner.wait(free.id).state == JobState.SUCCEEDED  # jobs outside the chain still run
+    assert service.wait(fourth.id).state == JobState.CANCELLED  # the skip cascades
+    assert service.wait(free.id).state == JobState.SUCCEEDED  # jobs outside the chain still run
     with pytest.raises(InputError, match="no job"):
-        runner.submit("test-count", {}, title="orphan", after="nonexistent")
+        service.submit("test-count", {}, title="orphan", after="nonexistent")

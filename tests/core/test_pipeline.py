@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.convert import ConvertConfig, ImportConfig, convert_model, import_model
+from core.convert import ConvertConfig, convert_model
 from core.errors import ArchitectureMismatchError, ArchiveError, ImageError, InputError, ModelFileError
+from core.imports import ImportConfig, import_model
 from core.inference import classify_images
 from core.quantize import QuantizeConfig, quantizable_layers, quantize_model
-from core.workspace import Precision, Workspace
+from core.workspace import Workspace
 
 
 def snapshot(ws: Workspace) -> dict[str, tuple[int, int]]:
@@ -23,25 +24,6 @@ def snapshot(ws: Workspace) -> dict[str, tuple[int, int]]:
         for p in (ws.root / "models").rglob("*")
         if p.is_file()
     }
-
-
-@pytest.fixture(scope="module")
-def lenet_int8(workspace, lenet_fp):
-    phases = []
-    result = quantize_model(
-        QuantizeConfig("lenet5-mnist", calibration="builtin:mnist", subset_size=300),
-        workspace=workspace,
-        progress=phases.append,
-    )
-    return result, phases
-
-
-@pytest.fixture(scope="module")
-def lite0_int8(workspace, lite0_fp):
-    return quantize_model(
-        QuantizeConfig("efficientnet-lite0", calibration="builtin:imagenet-samples", subset_size=300),
-        workspace=workspace,
-    )
 
 
 def test_lenet5_int8_keeps_accuracy_on_held_out_digits(workspace, lenet_int8):
@@ -63,30 +45,33 @@ def test_quantize_reports_progress_in_images_then_phases(lenet_int8):
     counted = [p for p in phases if p.phase == "collecting statistics"]
     assert counted[-1].done == counted[-1].total == 300
     names = [p.phase for p in phases]
-    assert names.index("collecting statistics") < names.index("saving INT8 IR") < names.index("done")
+    assert names.index("collecting statistics") < names.index("saving the INT8 IR") < names.index("done")
+    assert result.variant == "int8"  # the first INT8 variant of a model takes the plain name
     assert result.calibration["size"] == 300
     assert "calibration split" in result.calibration["name"]
 
 
 def test_int8_manifest_records_settings_and_calibration(workspace, lenet_int8):
-    manifest = workspace.require_artifact("lenet5-mnist", "int8").manifest
+    variant = workspace.require_variant("lenet5-mnist", lenet_int8[0].variant)
+    manifest = variant.manifest
     assert manifest["quantization"]["preset"] == "performance"
     assert manifest["quantization"]["subset_size"] == 300
     assert len(manifest["calibration"]["fingerprint"]) == 64
     assert manifest["files"]["model.bin"]["sha256"]
     assert manifest["versions"]["nncf"].startswith("3.")
+    assert variant.recipe.calibration == manifest["calibration"] and variant.recipe.parent == "fp32"
 
 
 def test_lite0_int8_is_small_and_still_sees_a_cat(workspace, lite0_int8):
-    fp32 = workspace.require_artifact("efficientnet-lite0", "fp32")
-    int8 = workspace.require_artifact("efficientnet-lite0", "int8")
+    fp32 = workspace.require_variant("efficientnet-lite0", "fp32")
+    int8 = workspace.require_variant("efficientnet-lite0", lite0_int8.variant)
     assert int8.size_bytes <= 0.6 * fp32.size_bytes
     from core.data import load_dataset
 
     photos = {s.name: s for s in load_dataset("builtin:photos")}
     cat = photos["chelsea"].image()
     results = classify_images(
-        "efficientnet-lite0", [("chelsea", cat)], ["torch", "fp32", "int8"], workspace=workspace
+        "efficientnet-lite0", [("chelsea", cat)], ["torch", "fp32", int8.id], workspace=workspace
     )
     assert len(results) == 3
     for result in results:
@@ -98,7 +83,7 @@ def test_lite0_int8_is_small_and_still_sees_a_cat(workspace, lite0_int8):
         assert result.ms > 0
 
 
-def test_options_reach_nncf(workspace, lenet_fp, monkeypatch):
+def test_options_reach_nncf(workspace, lenet_int8, monkeypatch):
     import nncf
 
     seen = {}
@@ -126,10 +111,13 @@ def test_options_reach_nncf(workspace, lenet_fp, monkeypatch):
     assert seen["fast_bias_correction"] is False
     assert seen["ignored_scope"].names == [layer]
     assert result.calibration["size"] == 40
+    # a second INT8 with another recipe is a new variant named after it; the first stays as it was
+    assert result.variant == "int8-mnist-40"
+    assert workspace.require_variant("lenet5-mnist", "int8").recipe.settings["subset_size"] == 300
     # the ignored convolution really stays in float: no FakeQuantize feeds it
     from core.runtime import get_core
 
-    model = get_core().read_model(workspace.require_artifact("lenet5-mnist", "int8").xml)
+    model = get_core().read_model(workspace.require_variant("lenet5-mnist", result.variant).xml)
     node = next(op for op in model.get_ordered_ops() if op.get_friendly_name() == layer)
     feeding = {node.input_value(i).get_node().get_type_name() for i in range(node.get_input_size())}
     assert "FakeQuantize" not in feeding
@@ -301,17 +289,17 @@ def test_concurrent_callers_get_consistent_answers(workspace, lenet_fp):
 
 def test_workspace_write_is_atomic_and_keeps_history(tmp_path):
     ws = Workspace(tmp_path / "ws")
-    with ws.write_artifact("demo", Precision.FP32, {"note": "first"}) as folder:
+    with ws.write_variant("demo", "fp32", {"note": "first"}) as folder:
         (folder / "model.xml").write_text("<xml/>")
         (folder / "model.bin").write_bytes(b"1")
-    with pytest.raises(RuntimeError), ws.write_artifact("demo", Precision.FP32, {"note": "second"}) as folder:
+    with pytest.raises(RuntimeError), ws.write_variant("demo", "fp32", {"note": "second"}) as folder:
         (folder / "model.xml").write_text("<half/>")
         raise RuntimeError("crash halfway")
-    assert ws.require_artifact("demo", "fp32").manifest["note"] == "first"
-    with ws.write_artifact("demo", Precision.FP32, {"note": "third"}) as folder:
+    assert ws.require_variant("demo", "fp32").manifest["note"] == "first"
+    with ws.write_variant("demo", "fp32", {"note": "third"}) as folder:
         (folder / "model.xml").write_text("<xml/>")
         (folder / "model.bin").write_bytes(b"3")
-    assert ws.require_artifact("demo", "fp32").manifest["note"] == "third"
+    assert ws.require_variant("demo", "fp32").manifest["note"] == "third"
     history = list((ws.model_dir("demo") / ".history").iterdir())
     assert len(history) == 1 and (history[0] / "manifest.json").is_file()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from html.parser import HTMLParser
@@ -10,8 +11,8 @@ from html.parser import HTMLParser
 import plotly.graph_objects as go
 import pytest
 
+from core.catalog import variant_colour
 from core.plots import (
-    PRECISION_COLORS,
     accuracy_figure,
     confusion_figure,
     grid_figure,
@@ -21,6 +22,7 @@ from core.plots import (
     tradeoff_figure,
 )
 from core.report import build_report, points_csv, results_json
+from core.results import VariantRun, load_evaluations
 from core.tradeoffs import TABLE_COLUMNS, collect_points, latest_runs, pareto_front, recommend
 from tests.core.test_tradeoffs import DEVICE_NAME, EVIL_TITLE, MODEL, UNTRAINED, build_workspace, make_run
 
@@ -48,14 +50,17 @@ def test_tradeoff_figure_plots_complete_points_with_front_and_recommendation(poi
 
     fig = tradeoff_figure(points, front=front, recommended=rec.point, min_top1=0.97, max_latency_ms=5)
     assert len(fig.data) == len(complete) + 2
-    assert [t.name for t in fig.data[-2:]] == ["Pareto front", "Recommended"]
-    assert fig.data[0].marker.color == PRECISION_COLORS["torch"]
+    # the front is drawn first (beneath the markers), the recommendation last (on top)
+    assert [fig.data[0].name, fig.data[-1].name] == ["Pareto front", "Recommended"]
+    markers = fig.data[1:-1]
+    assert [t.name for t in markers] == ["LeNet5 PyTorch", "LeNet5 FP32", "LeNet5 FP16", "LeNet5 INT8"]
+    assert markers[0].marker.color == variant_colour("torch")
     assert len(fig.layout.shapes) == 1, "the feasible region is shaded"
     assert "ms" in fig.layout.xaxis.title.text and "%" in fig.layout.yaxis.title.text
-    assert fig.layout.xaxis.type == "linear"  # 0.5-5 ms is a 10x spread, not more
+    assert fig.layout.xaxis.type in (None, "linear")  # 0.5-5 ms is a 10x spread, not more: not log
     for fact in (DEVICE_NAME, "hint LATENCY", "batch 1", "digits-c (200 images)"):
         assert fact in subtitle(fig)
-    assert "95 % CI" in fig.data[1].hovertext[0] and "streams" in fig.data[1].hovertext[0]
+    assert "95 % CI" in markers[1].hovertext[0] and "streams" in markers[1].hovertext[0]
 
     wide = tradeoff_figure(points, max_latency_ms=50)
     assert wide.layout.xaxis.type == "log" and len(wide.data) == len(complete)
@@ -67,7 +72,7 @@ def test_tradeoff_figure_without_complete_points_says_why(points):
 
 
 def test_latency_and_throughput_figures_compare_with_pytorch(workspace):
-    runs = latest_runs(workspace, model_ids=[MODEL])
+    runs = [run for run, _ in latest_runs(workspace, model_ids=[MODEL])]
     latency = latency_figure(runs, titles={MODEL: "LeNet5 (MNIST digits)"})
     assert [t.name for t in latency.data] == ["PyTorch (reference)", "FP32", "FP16", "INT8"]
     assert all(isinstance(t, go.Box) for t in latency.data) and set(latency.data[1].x) == {"LeNet5"}
@@ -77,16 +82,19 @@ def test_latency_and_throughput_figures_compare_with_pytorch(workspace):
     texts = {t.name: t.text[0] for t in throughput.data}
     assert texts["PyTorch (reference)"] == ""
     assert texts["FP32"] == "×2.0 faster than PyTorch" and texts["INT8"] == "×4.0 faster than PyTorch"
+    assert texts["FP16"] == "×2.2 faster than PyTorch"
     assert "images/s" in throughput.layout.xaxis.title.text and throughput.data[0].orientation == "h"
 
 
 def test_grid_figure_has_one_heatmap_per_precision():
     runs = [
-        make_run("m", precision, 1.0, fps * batch * streams, batch=batch, streams=streams)
+        VariantRun.from_dict(
+            make_run("m", precision, 1.0, fps * batch * streams, batch=batch, streams=streams)
+        )
         for precision, fps in (("fp32", 100.0), ("int8", 300.0))
         for batch in (1, 4)
         for streams in (1, 2)
-    ] + [make_run("m", "torch", 2.0, 50.0)]
+    ] + [VariantRun.from_dict(make_run("m", "torch", 2.0, 50.0))]
     fig = grid_figure(runs)
     assert len(fig.data) == 2 and all(isinstance(t, go.Heatmap) for t in fig.data)
     assert [a.text for a in fig.layout.annotations] == ["m FP32", "m INT8"]
@@ -107,19 +115,21 @@ def test_topk_figure_has_one_panel_per_precision_titled_with_its_time():
     ]
     fig = topk_figure(results)
     assert len(fig.data) == 2 and fig.data[1].orientation == "h"
-    assert [a.text for a in fig.layout.annotations] == ["PyTorch (reference) · 12.3 ms", "INT8 · 1.5 ms"]
+    assert [a.text for a in fig.layout.annotations] == ["PyTorch · 12.3 ms", "INT8 · 1.5 ms"]
     assert "&lt;b&gt;x&lt;/b&gt;" in fig.data[0].y
 
 
 def test_accuracy_and_confusion_figures(workspace):
-    evaluation = workspace.results("evaluation", MODEL)[-1]
+    evaluation = load_evaluations(workspace, MODEL).items[-1]
     fig = accuracy_figure(evaluation)
     assert [t.name for t in fig.data] == ["Top-1", "Top-5"]
     assert fig.data[0].x == ("PyTorch", "FP32", "INT8") and fig.data[0].y[1] == pytest.approx(98.0)
     assert fig.data[0].error_y.arrayminus[1] == pytest.approx(2.0)
     assert "digits-c (200 images)" in fig.layout.title.text and "Wilson" in subtitle(fig)
 
-    unlabelled = dict(evaluation, results=[dict(r, top1=None, top5=None) for r in evaluation["results"]])
+    unlabelled = dataclasses.replace(
+        evaluation, results=tuple(dataclasses.replace(r, top1=None, top5=None) for r in evaluation.results)
+    )
     assert "no labels" in accuracy_figure(unlabelled).layout.annotations[0].text
 
     confusion = confusion_figure(evaluation, "int8", class_names=[str(i) for i in range(10)])

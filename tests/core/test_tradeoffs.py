@@ -6,13 +6,16 @@ save; they test the joining logic only (which run, which evaluation, which notes
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
 
+from core.catalog import Backend, NumberFormat
 from core.preprocessing import MNIST
 from core.registry import ModelSpec, register_user_model
 from core.tradeoffs import (
+    MIB,
     TABLE_COLUMNS,
     TradeoffPoint,
     collect_points,
@@ -47,7 +50,8 @@ def make_run(
         "throughput_fps": fps,
         "first_inference_ms": median * 3,
         "compile_ms": 120.0 if openvino else 0.0,
-        "iterations": {"latency": 5, "throughput": 20},
+        # 30 timed iterations or more: fewer make a figure unstable, and unstable figures are never recommended
+        "iterations": {"latency": 50, "throughput": 200},
         "duration_s": {"latency": 0.1, "throughput": 0.2},
         "latencies_ms": [median * f for f in (0.9, 0.95, 1.0, 1.05, 1.5)],
         "settings": {
@@ -125,7 +129,7 @@ def save_evaluation(
 
 
 def write_fake_artifact(ws: Workspace, model_id: str, precision: str, bin_bytes: int) -> None:
-    with ws.write_artifact(model_id, precision, manifest={"source": "test"}) as folder:
+    with ws.write_variant(model_id, precision, manifest={"source": "test"}) as folder:
         (Path(folder) / "model.xml").write_text("<net/>")
         (Path(folder) / "model.bin").write_bytes(b"\0" * bin_bytes)
 
@@ -217,7 +221,7 @@ def test_collect_points_takes_the_latest_matching_run_and_evaluation(workspace):
     assert fp32.top1 == 0.98 and fp32.top1_ci95 == (0.96, 0.995)
     assert fp32.dataset["name"] == "digits-c" and fp32.dataset["size"] == 200
     assert fp32.label == "LeNet5 FP32"
-    assert fp32.size_mb == pytest.approx((4000 + len("<net/>")) / 1e6)
+    assert fp32.size_mib == pytest.approx((4000 + len("<net/>")) / MIB)
 
     # INT8 comes from the same evaluation as FP32 (digits-c), not the smaller digits-b that lacks FP32.
     assert points[(MODEL, "int8")].top1 == 0.97
@@ -226,7 +230,7 @@ def test_collect_points_takes_the_latest_matching_run_and_evaluation(workspace):
     assert any("another evaluation" in note and "digits-b" in note for note in fp16.notes)
 
     torch = points[(MODEL, "torch")]
-    assert torch.size_mb == pytest.approx(4000 / 1e6)
+    assert torch.size_mib == pytest.approx(4000 / MIB)  # the FP32 IR's weights
     assert any("approximated" in note for note in torch.notes)
 
 
@@ -249,7 +253,7 @@ def test_filters_ignore_other_hints_and_batches(workspace):
     assert any_batch[(MODEL, "int8")].latency_ms == 0.5, (
         "batch 1 is preferred even when a batch-8 run is newer"
     )
-    assert {r["settings"]["batch"] for r in latest_runs(workspace, model_ids=[MODEL], batch=None)} == {1}
+    assert {run.batch for run, _ in latest_runs(workspace, model_ids=[MODEL], batch=None)} == {1}
 
 
 def test_untrained_model_gets_latency_but_never_accuracy(workspace):
@@ -258,22 +262,27 @@ def test_untrained_model_gets_latency_but_never_accuracy(workspace):
     assert fp32.latency_ms == 1.5 and fp32.top1 is None and fp32.dataset is None and not fp32.trained
     assert "untrained: latency only" in fp32.notes
     assert UNTRAINED not in evaluations_used(workspace)
-    assert [e["dataset"]["name"] for e in evaluations_used(workspace)[MODEL]] == ["digits-c", "digits-b"]
+    assert [e.dataset_name for e in evaluations_used(workspace)[MODEL]] == ["digits-c", "digits-b"]
 
 
-def point(name: str, latency: float | None, top1: float | None, size: float | None = 1.0) -> TradeoffPoint:
+def point(
+    name: str, latency: float | None, top1: float | None, size: float | None = 1.0, *, stable: bool = True
+) -> TradeoffPoint:
     return TradeoffPoint(
         model_id=name,
         title=f"{name} (test)",
-        precision="int8",
+        variant="int8",
+        backend=Backend.OPENVINO,
+        format=NumberFormat.INT8,
         latency_ms=latency,
         throughput_fps=None,
         top1=top1,
         top1_ci95=None,
-        size_mb=size,
+        size_mib=size,
         trained=True,
         benchmark={},
         dataset=None,
+        stable=stable,
     )
 
 
@@ -293,7 +302,11 @@ def test_pareto_front_keeps_only_undominated_points_fastest_first():
 
 
 def test_recommend_takes_the_fastest_within_floor_and_budget():
-    assert recommend(HAND_MADE).point.model_id == "a"
+    # by default the floor is "within 1 point of the best top-1" (90 % here): only e qualifies
+    default = recommend(HAND_MADE)
+    assert default.point.model_id == "e" and default.floor == pytest.approx(0.89)
+    assert "within 1 point of the best top-1 (90.0 %)" in default.reason
+    assert recommend(HAND_MADE, min_top1=0.0).point.model_id == "a"  # no floor: simply the fastest
     rec = recommend(HAND_MADE, min_top1=0.78, max_latency_ms=4.5)
     assert rec.point.model_id == "b"
     assert [p.model_id for p in rec.candidates] == ["b", "d"]
@@ -313,7 +326,7 @@ def test_recommend_says_which_constraint_excluded_what():
 
     both = recommend(HAND_MADE, min_top1=0.85, max_latency_ms=3.0)
     assert both.point is None
-    assert both.reason.startswith("no model reaches 85.0 % top-1 within 3 ms; the closest")
+    assert both.reason.startswith("no model reaches at least 85.0 % top-1 within 3 ms; the closest")
     assert "e INT8 reaches it at 5 ms" in both.reason and "b INT8 at 80.0 %" in both.reason
 
     assert "no point has both" in recommend([point("f", 0.5, None)]).reason
@@ -332,3 +345,34 @@ def test_points_table_has_flat_rows_with_measurement_conditions(workspace):
         1,
     )
     assert (fp32["dataset"], fp32["dataset_size"], fp32["streams"]) == ("digits-c", 200, 1)
+
+
+def test_default_recommendation_never_costs_more_than_one_point_of_top1():
+    near = [
+        point("best", 9.0, 0.990),
+        point("close", 4.0, 0.982),  # 0.8 points below the best: allowed
+        point("edge", 3.0, 0.980),  # exactly 1 point below: allowed
+        point("far", 1.0, 0.979),  # 1.1 points below: never by default, however fast
+        point("fastest", 0.2, 0.70),
+    ]
+    rec = recommend(near)
+    assert rec.point.model_id == "edge"
+    assert {p.model_id for p in rec.candidates} == {"best", "close", "edge"}
+    assert recommend(near, within_points=2.0).point.model_id == "far"
+
+    rng = random.Random(7)
+    for _ in range(300):
+        points = [
+            point(f"p{i}", rng.uniform(0.1, 20.0), rng.uniform(0.5, 1.0), stable=rng.random() > 0.2)
+            for i in range(rng.randint(1, 8))
+        ]
+        best = max(p.top1 for p in points)
+        chosen = recommend(points).point
+        if chosen is None:
+            assert not [p for p in points if p.stable and p.top1 >= best - 0.01]
+            continue
+        assert chosen.top1 >= best - 0.01 - 1e-12 and chosen.stable
+        faster = [
+            p for p in points if p.stable and p.top1 >= best - 0.01 and p.latency_ms < chosen.latency_ms
+        ]
+        assert not faster  # and it is the fastest of those allowed

@@ -23,10 +23,10 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e-flows")
     ws = Workspace(root / "ws")
     convert_model(ConvertConfig("efficientnet-lite0"), workspace=ws)
-    convert_model(ConvertConfig("lenet5-mnist", precisions=("fp32",)), workspace=ws)
-    run_benchmark(BenchmarkConfig("lenet5-mnist", precisions=("torch", "fp32"), seconds=0.5), workspace=ws)
+    convert_model(ConvertConfig("lenet5-mnist", variants=("fp32",)), workspace=ws)
+    run_benchmark(BenchmarkConfig("lenet5-mnist", variants=("torch", "fp32"), seconds=2.0), workspace=ws)
     evaluate_model(
-        EvaluateConfig("lenet5-mnist", precisions=("torch", "fp32"), dataset="builtin:mnist", limit=300),
+        EvaluateConfig("lenet5-mnist", variants=("torch", "fp32"), dataset="builtin:mnist", limit=300),
         workspace=ws,
     )
     server = start_server(ws.root, root / "server.log")
@@ -55,10 +55,13 @@ def test_classify_a_bundled_sample_photo(page, server):
     results.wait_for(timeout=120_000)
     wait_ready(page)
     body = page.locator('[data-testid="stMain"]').inner_text()
-    for precision in ("PyTorch", "FP32", "FP16"):
-        assert precision in body
+    for variant in ("PyTorch", "FP32", "FP16"):
+        assert variant in body
     assert re.search(r"\d+(\.\d+)? ms", body)
     assert page.locator('[data-testid="stException"]').count() == 0
+    # PyTorch answered, but from a helper process: the web server itself never loaded torch
+    with open(f"/proc/{server.process.pid}/maps") as handle:
+        assert "libtorch" not in handle.read()
 
 
 def test_quantize_lenet5_on_an_uploaded_zip(page, server, calibration_zip):
@@ -92,5 +95,6 @@ def test_a_job_survives_a_reload_and_can_be_cancelled(page, server):
 def test_tradeoff_chart_is_shown(page, server):
     open_app(page, server, "tradeoffs")
     page.locator('[data-testid="stPlotlyChart"]').first.wait_for()
-    page.get_by_text(re.compile("Recommended")).first.wait_for()
+    # a recommendation, or the plain reason there is none (a busy machine makes figures unstable)
+    page.get_by_text(re.compile("Recommended|unstable|no recommendation", re.I)).first.wait_for()
     assert page.get_by_role("button", name=re.compile("report", re.I)).count() >= 1

@@ -6,7 +6,7 @@ import pytest
 
 from tests.e2e.conftest import open_app, start_server, stop_server, wait_ready
 
-PAGES = ("models", "classify", "quantize", "benchmark", "accuracy", "tradeoffs", "jobs")
+PAGES = ("models", "classify", "quantize", "study", "train", "benchmark", "accuracy", "tradeoffs", "jobs")
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def test_cold_direct_visit_runs_through_the_router(page, server):
     """The very first request of a fresh server goes straight to a page (a bookmark, a shared link)."""
     open_app(page, server, "quantize")
     sidebar = page.locator('[data-testid="stSidebar"]')
-    sidebar.get_by_text("Device").wait_for()
+    sidebar.get_by_text("This machine").wait_for()
     assert sidebar.get_by_text("Trade-offs", exact=True).count() == 1  # our navigation, not the legacy list
 
 
@@ -31,7 +31,8 @@ def test_home_opens_with_navigation_and_sidebar(page, server):
     sidebar = page.locator('[data-testid="stSidebar"]')
     for name in ("Home", "Models", "Classify", "Quantize", "Benchmark", "Accuracy", "Trade-offs", "Jobs"):
         assert sidebar.get_by_text(name, exact=True).count() >= 1, name
-    assert sidebar.get_by_text("CPU").count() >= 1  # the device is shown
+    assert sidebar.get_by_text("This machine").count() >= 1  # the CPU a figure would come from is shown
+    assert sidebar.get_by_text("cores").count() >= 1
 
 
 @pytest.mark.parametrize("path", PAGES)
