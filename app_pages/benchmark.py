@@ -9,6 +9,7 @@ import streamlit as st
 
 from core.errors import InputError
 from core.jobs import JobRecord
+from core.registry import short_title
 from core.results import BenchmarkResult, load_benchmarks
 from core.variants import model_variants
 from ui import state
@@ -175,7 +176,7 @@ def history_rows(results: list[BenchmarkResult], titles: dict) -> list[dict]:
         rows.append(
             {
                 "when (UTC)": fmt_time(result.created),
-                "model": titles.get(result.model_id, result.model_id).split(" (")[0],
+                "model": short_title(titles.get(result.model_id, result.model_id)),
                 "variants": ", ".join(dict.fromkeys(r.variant for r in result.runs)),
                 "stable": "yes" if result.stable else "no",
                 "rounds": result.rounds,
@@ -197,10 +198,10 @@ def run_rows(results: list[BenchmarkResult], titles: dict) -> list[dict]:
             lat, s = r.latency, r.settings
             rows.append(
                 {
-                    "model": titles.get(r.model_id, r.model_id).split(" (")[0],
+                    "model": short_title(titles.get(r.model_id, r.model_id)),
                     "variant": r.title,
                     "runtime": s.get("runtime") or r.backend.value,
-                    "executed as": s.get("inference_precision"),
+                    "executed as": r.execution,
                     "median ms": lat.median,
                     "IQR ms": lat.iqr,
                     "p90 ms": lat.p90,

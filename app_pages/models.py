@@ -21,7 +21,7 @@ from core.imports import (
     pending_import_names,
 )
 from core.jobs import JobRecord, JobState
-from core.registry import TORCHVISION_ARCHITECTURES, model_id_of
+from core.registry import TORCHVISION_ARCHITECTURES, model_id_of, short_title
 from core.variants import Variant
 from ui import state
 from ui.format import fmt_mib, fmt_time, safe
@@ -290,7 +290,7 @@ def _upload(titles: dict[str, str]) -> None:
             block["architecture"] = cols[0].selectbox(
                 "Architecture",
                 TORCHVISION_ARCHITECTURES,
-                format_func=lambda a: titles.get(model_id_of(a), a).split(" (")[0],
+                format_func=lambda a: short_title(titles.get(model_id_of(a), a)),
                 key="up-arch",
                 help="The torchvision network the weights were trained with; labels and preprocessing follow it.",
             )

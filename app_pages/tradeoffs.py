@@ -63,7 +63,7 @@ def recommendation(rec) -> None:
     p = rec.point
     st.success(f"**Recommended: {safe(p.label)}**  \n{safe(rec.reason)}", icon=":material/recommend:")
     c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Median latency", f"{p.latency_ms:.3g} ms", border=True, help=f"executed as {p.benchmark.get('inference_precision') or '?'}")
+    c1.metric("Median latency", f"{p.latency_ms:.3g} ms", border=True, help=f"executed as {p.benchmark.get('executed_as') or '?'}")
     ci = f"95 % interval {p.top1_ci95[0]:.1%}–{p.top1_ci95[1]:.1%}" if p.top1_ci95 else None
     c2.metric("Top-1", f"{p.top1:.1%}", help=ci, border=True)
     c3.metric("Throughput", f"{p.throughput_fps:,.0f} img/s" if p.throughput_fps is not None else "—", border=True)
@@ -98,7 +98,7 @@ def figure_caption(points) -> str:
     isa = joined(", ".join(b.get("isa") or []) for b in bench)
     return safe(
         f"Latency: median of synchronous requests from the benchmark run each point names (hover) · "
-        f"{joined(b.get('cpu') for b in bench)} ({isa}) · executed as {joined(b.get('inference_precision') for b in bench)} · "
+        f"{joined(b.get('cpu') for b in bench)} ({isa}) · executed as {joined(b.get('executed_as') for b in bench)} · "
         f"hint {joined(b.get('hint') for b in bench)} · batch {joined(b.get('batch') for b in bench)} · threads "
         f"{joined(b.get('threads') for b in bench)}. Top-1 from the latest evaluation of each model on {sets}; bars are Wilson "
         "95 % intervals. The dashed line is the Pareto front: no other point is both faster and more accurate."

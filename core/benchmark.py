@@ -296,6 +296,7 @@ def measure(
                 versions=library_versions(),
                 created=created,
                 recipe=m.variant.recipe.summary(),
+                fingerprint=m.variant.fingerprint,
                 round_medians=tuple(m.round_medians),
                 unstable_reasons=judge_stability(stats, len(m.latencies), m.round_medians),
             )

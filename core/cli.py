@@ -245,13 +245,20 @@ def _split_variants_and_images(args) -> None:
 
 
 def cmd_classify(args, ws: Workspace):
-    from core.data import open_image
+    from core.data import load_dataset, open_image
     from core.inference import classify_images
 
-    _split_variants_and_images(args)
-    images = [(Path(p).name, open_image(Path(p), name=Path(p).name)) for p in args.images]
+    if args.dataset:
+        words = _words(args.variant) + _words(args.precision)
+        args.variant, args.precision, args.images = words, [], list(args.images)
+        picked = load_dataset(args.dataset, workspace=ws, count=args.limit or 3)
+        images = [(s.name, s.image()) for s in list(picked)[: args.limit or 3]]
+        images += [(Path(p).name, open_image(Path(p), name=Path(p).name)) for p in args.images]
+    else:
+        _split_variants_and_images(args)
+        images = [(Path(p).name, open_image(Path(p), name=Path(p).name)) for p in args.images]
     variants = _variants(args, ["torch", "fp32", "fp16", "int8"])
-    results = classify_images(args.model, images, variants, workspace=ws, top_k=args.top)
+    results = classify_images(args.model, images, variants, workspace=ws, top_k=args.top, exact=args.exact)
     if args.json:
         return [r.to_dict() for r in results]
     for r in results:
@@ -441,6 +448,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True)
     variant_options(p, ["torch", "fp32", "fp16", "int8"])
     p.add_argument("--top", type=int, default=5, help="how many classes to show (default 5)")
+    p.add_argument("--dataset", metavar="REF", help="classify images of a set instead of (or besides) files, e.g. builtin:imagenet-samples")
+    p.add_argument("--limit", type=int, help="with --dataset: how many of its images (default 3)")
+    p.add_argument("--exact", action="store_true", help="the model's own resize filter on the full image (slower; default: fast)")
     p.add_argument("images", nargs="*", metavar="IMAGE", help="image files (JPEG, PNG, BMP, GIF, TIFF, WEBP)")
 
     p = add("evaluate", cmd_evaluate, "top-1/top-5 accuracy per variant on a labelled set, and agreement")

@@ -238,6 +238,7 @@ def _score(scorer: _Scorer, order: np.ndarray, labels: Sequence[int] | None) -> 
         ms_per_image=ms,
         batch=scorer.batch,
         recipe=variant.recipe.summary(),
+        fingerprint=variant.fingerprint,
     )
     if labels is None:
         return VariantScore(

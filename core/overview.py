@@ -92,7 +92,7 @@ def _card(workspace: Workspace, model_id: str, points: list[TradeoffPoint], stor
                 reference_title=by_variant[reference].variant_title if reference and comparison else None,
                 top1=point.top1 if point else None,
                 top1_ci95=point.top1_ci95 if point else None,
-                executed_as=(point.benchmark or {}).get("inference_precision") if point else None,
+                executed_as=(point.benchmark or {}).get("executed_as") if point else None,
             )
         )
     order = {p.variant: i for i, p in enumerate(points)}

@@ -17,6 +17,7 @@ from plotly.subplots import make_subplots
 
 from core.catalog import variant_colour, variant_order, variant_title
 from core.machine import machine_text
+from core.registry import short_title
 from core.results import EvaluationResult, VariantRun
 from core.tradeoffs import TradeoffPoint, distinct_values
 
@@ -40,10 +41,6 @@ LOG_SPREAD = 10.0
 
 def _esc(value) -> str:
     return html.escape(str(value), quote=False)
-
-
-def _short(title: str) -> str:
-    return title.split(" (", 1)[0].strip() or title
 
 
 def _style(
@@ -93,7 +90,7 @@ def _conditions(benchmarks: Sequence[Mapping], *, datasets: Sequence[Mapping] = 
     cpu = _joined(b.get("cpu") or b.get("device_name") or b.get("device") for b in benchmarks)
     hint = _joined(b.get("hint") for b in benchmarks)
     batch = _joined(b.get("batch") for b in benchmarks)
-    executed = _joined(b.get("inference_precision") for b in benchmarks)
+    executed = _joined(b.get("executed_as") or b.get("inference_precision") for b in benchmarks)
     sets = _joined(f"{d.get('name')} ({d.get('size')} images)" for d in datasets if d)
     parts = [
         cpu,
@@ -121,7 +118,7 @@ def _point_hover(p: TradeoffPoint) -> str:
     lines.append(f"size {p.size_mib:.2f} MiB" if p.size_mib is not None else "size unknown")
     lines.append(
         _esc(
-            f"{b.get('cpu') or b.get('device_name') or b.get('device')} · executed as {b.get('inference_precision') or '?'}"
+            f"{b.get('cpu') or b.get('device_name') or b.get('device')} · executed as {b.get('executed_as') or b.get('inference_precision') or '?'}"
             f" · hint {b.get('hint') or 'n/a'} · batch {b.get('batch')} · threads {b.get('threads') or 'auto'}"
             f" · streams {b.get('streams') or 'n/a'}"
         )
@@ -266,7 +263,7 @@ def _run_labels(runs: Sequence[VariantRun], titles: Mapping[str, str] | None) ->
     varies["created"] = len({r.created for r in runs}) > 1
     labels = []
     for run in runs:
-        parts = [_short(titles.get(run.model_id, run.model_id or "model"))]
+        parts = [short_title(titles.get(run.model_id, run.model_id or "model"))]
         if varies["batch"]:
             parts.append(f"batch {run.batch}")
         if run.backend.value == "openvino":
@@ -304,7 +301,7 @@ def _series_name(run: VariantRun) -> str:
     name = "PyTorch (reference)" if run.backend.value == "torch" else run.title
     executed = run.settings.get("inference_precision")
     if run.backend.value == "openvino" and executed and executed != run.format.value.replace("fp", "f"):
-        name += f" (ran as {executed})"
+        name += f" (ran as {run.execution})"
     return _esc(name)
 
 
@@ -420,7 +417,7 @@ def grid_figure(runs: Sequence[VariantRun], *, titles: Mapping[str, str] | None 
         panels.setdefault((run.model_id, run.variant), {})[cell] = run.throughput_fps
         kinds[run.variant] = run
     panels = dict(sorted(panels.items(), key=lambda kv: (kv[0][0], variant_order(kv[0][1], kinds[kv[0][1]].backend, kinds[kv[0][1]].format))))
-    names = [_esc(f"{_short(titles.get(model, model))} {kinds[variant].title}") for model, variant in panels]
+    names = [_esc(f"{short_title(titles.get(model, model))} {kinds[variant].title}") for model, variant in panels]
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=names, horizontal_spacing=0.08)
     for col, cells in enumerate(panels.values(), start=1):
         batches = sorted({b for b, _ in cells}, key=_sort_key)

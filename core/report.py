@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 from core.errors import CoreError
 from core.machine import machine_text
 from core.plots import accuracy_figure, latency_figure, throughput_figure, tradeoff_figure
+from core.registry import short_title
 from core.results import BenchmarkResult, EvaluationResult, VariantRun
 from core.tradeoffs import (
     TABLE_COLUMNS,
@@ -225,7 +226,7 @@ def _comparisons_html(results: Sequence[BenchmarkResult], titles: Mapping) -> st
             reference = result.run(comp.reference)
             rows.append(
                 [
-                    _short(titles.get(result.model_id, result.model_id)),
+                    short_title(titles.get(result.model_id, result.model_id)),
                     run.title if run else comp.variant,
                     reference.title if reference else comp.reference,
                     f"{comp.ratio:.2f}×",
@@ -238,10 +239,6 @@ def _comparisons_html(results: Sequence[BenchmarkResult], titles: Mapping) -> st
         return ""
     headers = ["Model", "Variant", "Against", "Faster by (median)", "Range over rounds", "Stable", "Run"]
     return "<h3>Speed-ups within one run</h3>" + _table(headers, rows, numeric={3, 4})
-
-
-def _short(title: str) -> str:
-    return title.split(" (", 1)[0].strip() or title
 
 
 def _published(workspace: Workspace, model_id: str) -> str:
@@ -262,7 +259,7 @@ def _accuracy_html(workspace: Workspace, evaluations: Mapping[str, list[Evaluati
         return "<p>No labelled evaluation yet: accuracy is unknown for every model.</p>"
     parts = []
     for model_id, used in evaluations.items():
-        parts.append(f"<h3>{_e(_short(titles.get(model_id, model_id)))}</h3>")
+        parts.append(f"<h3>{_e(short_title(titles.get(model_id, model_id)))}</h3>")
         for evaluation in used:
             dataset = evaluation.dataset
             where = machine_text(evaluation.machine) if evaluation.machine else evaluation.device_name
@@ -301,10 +298,10 @@ def _runs_table(runs: Sequence[VariantRun], titles: Mapping) -> str:
         s = run.settings
         rows.append(
             [
-                _short(titles.get(run.model_id, run.model_id)),
+                short_title(titles.get(run.model_id, run.model_id)),
                 run.title,
                 s.get("runtime") or run.backend.value,
-                s.get("inference_precision") or "–",
+                run.execution or "–",
                 _num(run.compile_ms, 1),
                 _num(run.first_inference_ms, 2),
                 _num(run.latency.median, 3),

@@ -83,6 +83,18 @@ def precision_key(variant: str, backend: Backend, fmt: NumberFormat) -> str:
     return "torch" if backend == Backend.TORCH else fmt.value
 
 
+def executed_as(inference_precision: str | None, fmt: NumberFormat) -> str | None:
+    """What ran: 'f32'; 'bf16' for an FP16 model on an AMX CPU; 'int8 + bf16' for INT8, whose quantized
+    layers run in 8-bit and the rest in the floating-point precision the CPU plugin chose."""
+    if not inference_precision:
+        return None
+    if fmt == NumberFormat.INT8:
+        return f"int8 + {inference_precision}"
+    if fmt == NumberFormat.INT8_WEIGHTS:
+        return f"{inference_precision} (int8 weights)"
+    return str(inference_precision)
+
+
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
     """Wilson score interval of a proportion: stays inside [0, 1] and is honest for small n."""
     if n <= 0:
@@ -177,6 +189,7 @@ class VariantRun:
     recipe: str = ""
     round_medians: tuple[float, ...] = ()
     unstable_reasons: tuple[str, ...] = ()
+    fingerprint: str = ""  # of the variant's files when measured: tells a renamed variant from a newer namesake
 
     @property
     def precision(self) -> str:
@@ -204,7 +217,7 @@ class VariantRun:
 
     @property
     def execution(self) -> str | None:
-        return self.settings.get("inference_precision")
+        return executed_as(self.settings.get("inference_precision"), self.format)
 
     @property
     def compiled_from_cache(self) -> bool:
@@ -218,6 +231,7 @@ class VariantRun:
             "backend": self.backend.value,
             "format": self.format.value,
             "recipe": self.recipe,
+            "fingerprint": self.fingerprint or None,
             "latency_ms": self.latency.to_dict(),
             "throughput_fps": self.throughput_fps,
             "first_inference_ms": self.first_inference_ms,
@@ -261,6 +275,7 @@ class VariantRun:
             created=str(data.get("created") or ""),
             recipe=str(data.get("recipe") or ""),
             round_medians=tuple(float(v) for v in data.get("round_medians_ms") or () if _num(v) is not None),
+            fingerprint=str(data.get("fingerprint") or ""),
             # a run saved before stability was judged carries no verdict: judge it by what it has
             unstable_reasons=tuple(reasons) if isinstance(reasons, list) else _legacy_reasons(data, iterations),
         )
@@ -286,7 +301,8 @@ def judge_stability(stats: LatencyStats, iterations: int, round_medians: Iterabl
     ratio = stats.iqr_ratio
     if ratio is not None and ratio > UNSTABLE_IQR_RATIO:
         reasons.append(
-            f"interquartile range {ratio:.0%} of the median (more than {UNSTABLE_IQR_RATIO:.0%}): the machine was busy"
+            f"interquartile range {ratio * 100:.1f} % of the median (more than {UNSTABLE_IQR_RATIO * 100:.0f} %): "
+            "the machine was busy"
         )
     medians = [m for m in round_medians if m > 0]
     if len(medians) >= 2 and max(medians) / min(medians) > ROUND_SPREAD_LIMIT:
@@ -455,7 +471,7 @@ class BenchmarkResult:
 def format_runs(runs: Iterable[VariantRun], skipped: Iterable[dict] = ()) -> str:
     """A benchmark_app-like summary table."""
     header = (
-        f"{'variant':<18}{'backend':<12}{'exec':>6}{'batch':>6}{'streams':>8}{'nireq':>6}{'compile ms':>11}"
+        f"{'variant':<18}{'backend':<12}{'executed as':>12}{'batch':>6}{'streams':>8}{'nireq':>6}{'compile ms':>11}"
         f"{'median':>9}{'IQR':>8}{'min':>9}{'max':>9}{'p90':>9}{'FPS':>10}"
     )
     lines = [header]
@@ -464,7 +480,7 @@ def format_runs(runs: Iterable[VariantRun], skipped: Iterable[dict] = ()) -> str
         compile_ms = "-" if r.compile_ms is None else f"{r.compile_ms:.0f}" + ("*" if r.compiled_from_cache else "")
         iqr = "-" if lat.iqr is None else f"{lat.iqr:.3f}"
         lines.append(
-            f"{r.variant:<18}{r.backend.value:<12}{str(s.get('inference_precision') or '-'):>6}{r.batch:>6}"
+            f"{r.variant:<18}{r.backend.value:<12}{str(r.execution or '-'):>12}{r.batch:>6}"
             f"{str(s.get('streams') or '-'):>8}{str(s.get('nireq') or '-'):>6}{compile_ms:>11}{lat.median:>9.3f}"
             f"{iqr:>8}{lat.min:>9.3f}{lat.max:>9.3f}{lat.p90:>9.3f}{r.throughput_fps:>10.1f}"
             + ("" if r.stable else "  unstable")
@@ -495,6 +511,7 @@ class VariantScore:
     ms_per_image: float
     batch: int
     recipe: str = ""
+    fingerprint: str = ""
 
     @property
     def precision(self) -> str:
@@ -511,6 +528,7 @@ class VariantScore:
             "backend": self.backend.value,
             "format": self.format.value,
             "recipe": self.recipe,
+            "fingerprint": self.fingerprint or None,
             "count": self.count,
             "top1": self.top1,
             "top5": self.top5,
@@ -547,6 +565,7 @@ class VariantScore:
             ms_per_image=_num(data.get("ms_per_image"), 0.0) or 0.0,
             batch=int(data.get("batch") or 1),
             recipe=str(data.get("recipe") or ""),
+            fingerprint=str(data.get("fingerprint") or ""),
         )
 
 

@@ -10,12 +10,13 @@ This module reads saved results only: it never runs a model, and imports neither
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from core.catalog import Backend, NumberFormat, variant_colour, variant_order, variant_title
 from core.errors import CoreError
+from core.registry import short_title
 from core.results import BenchmarkResult, EvaluationResult, VariantRun, load_benchmarks, load_evaluations
 from core.workspace import DamagedResult, Workspace
 
@@ -113,7 +114,7 @@ class TradeoffPoint:
 
     @property
     def label(self) -> str:
-        return f"{_short(self.title)} {self.variant_title}"
+        return f"{short_title(self.title)} {self.variant_title}"
 
     @property
     def colour(self) -> str:
@@ -165,8 +166,60 @@ class TradeoffSet:
         return [p for p in self.points if p.latency_ms is not None and not p.stable]
 
 
-def _short(title: str) -> str:
-    return title.split(" (", 1)[0].strip() or title
+@dataclass(frozen=True)
+class _Naming:
+    """How names in saved results map to the variants on disk now: by file fingerprint first (a renamed
+    variant keeps its results; a newer variant under a reused name does not inherit them), then by
+    the old names a rename left behind."""
+
+    current: dict[str, str]  # variant id -> fingerprint of its files now
+    by_fingerprint: dict[str, str]  # fingerprint -> variant id now
+    aliases: dict[str, str]  # old name -> new name
+
+    def name(self, saved: str, fingerprint: str) -> str | None:
+        """The current name of what a result measured, or None if that version is gone."""
+        if fingerprint and fingerprint in self.by_fingerprint:
+            return self.by_fingerprint[fingerprint]
+        if fingerprint and saved in self.current and self.current[saved] and self.current[saved] != fingerprint:
+            return None  # an earlier variant under a name now taken by another
+        return self.aliases.get(saved, saved)
+
+
+def _naming(workspace: Workspace, model_id: str) -> _Naming:
+    try:
+        stored = workspace.variants(model_id)
+        aliases = workspace.variant_aliases(model_id)
+    except (CoreError, OSError):
+        return _Naming({}, {}, {})
+    current = {v.id: v.fingerprint for v in stored}
+    return _Naming(current, {fp: vid for vid, fp in current.items() if fp}, aliases)
+
+
+def _renamed_benchmark(result: BenchmarkResult, naming: _Naming) -> BenchmarkResult:
+    runs = []
+    for run in result.runs:
+        name = naming.name(run.variant, run.fingerprint)
+        if name is not None:
+            runs.append(run if name == run.variant else replace(run, variant=name))
+    return replace(result, runs=tuple(runs))
+
+
+def _renamed_evaluation(evaluation: EvaluationResult, naming: _Naming) -> EvaluationResult:
+    names = {s.variant: naming.name(s.variant, s.fingerprint) for s in evaluation.results}
+    if all(old == new for old, new in names.items()):
+        return evaluation
+    results = tuple(replace(s, variant=names[s.variant]) for s in evaluation.results if names[s.variant] is not None)
+    detail = {}
+    for agreement in evaluation.agreement_detail.values():
+        a, b = names.get(agreement.a), names.get(agreement.b)
+        if a and b:
+            moved = replace(agreement, a=a, b=b)
+            detail[moved.key] = moved
+    predictions = dict(evaluation.predictions)
+    for key in ("top1", "prob", "top5"):
+        table = predictions.get(key) or {}
+        predictions[key] = {names[v]: values for v, values in table.items() if names.get(v)}
+    return replace(evaluation, results=results, agreement_detail=detail, predictions=predictions)
 
 
 def _matches(run: VariantRun, result: BenchmarkResult, *, device: str | None, hint: str | None) -> bool:
@@ -189,20 +242,21 @@ def _run_info(result: BenchmarkResult) -> dict:
 
 
 def _pick_runs(
-    results: Sequence[BenchmarkResult], model_id: str, *, device, hint, batch, aliases: dict[str, str]
+    results: Sequence[BenchmarkResult], model_id: str, *, device, hint, batch, naming: _Naming
 ) -> dict[str, tuple[VariantRun, BenchmarkResult]]:
     """Variant -> (run, its result): from the latest run covering the most variants, then the newest others."""
     candidates: list[tuple[BenchmarkResult, dict[str, VariantRun]]] = []
     for result in results:
         if result.model_id != model_id or result.grid:
             continue
+        result = _renamed_benchmark(result, naming)
         usable = {}
         for run in result.runs:
             if not _matches(run, result, device=device, hint=hint):
                 continue
             if batch is not None and run.batch != batch:
                 continue
-            usable[aliases.get(run.variant, run.variant)] = run
+            usable[run.variant] = run
         if usable:
             candidates.append((result, usable))
     if not candidates:
@@ -238,18 +292,10 @@ def latest_runs(
     wanted = set(model_ids) if model_ids is not None else {r.model_id for r in loaded}
     found = []
     for model_id in sorted(wanted):
-        aliases = _aliases(workspace, model_id)
-        picked = _pick_runs(loaded.items, model_id, device=device, hint=hint, batch=batch, aliases=aliases)
+        picked = _pick_runs(loaded.items, model_id, device=device, hint=hint, batch=batch, naming=_naming(workspace, model_id))
         for variant in sorted(picked, key=lambda v: variant_order(v, picked[v][0].backend, picked[v][0].format)):
             found.append(picked[variant])
     return found
-
-
-def _aliases(workspace: Workspace, model_id: str) -> dict[str, str]:
-    try:
-        return workspace.variant_aliases(model_id)
-    except (CoreError, OSError):
-        return {}
 
 
 def _usable_evaluations(evaluations: Sequence[EvaluationResult]) -> list[EvaluationResult]:
@@ -270,7 +316,8 @@ def latest_evaluation(workspace: Workspace, model_id: str, *, needs: Iterable[st
     `needs` narrows it to evaluations that measured those variants together (FP32 next to INT8 must
     come from one run on one data set).
     """
-    return _primary(load_evaluations(workspace, model_id).items, needs)
+    naming = _naming(workspace, model_id)
+    return _primary([_renamed_evaluation(e, naming) for e in load_evaluations(workspace, model_id).items], needs)
 
 
 def _pick_evaluations(
@@ -307,6 +354,9 @@ def _evaluations_by_model(workspace: Workspace, model_ids: Iterable[str] | None)
     for evaluation in load_evaluations(workspace):
         if wanted is None or evaluation.model_id in wanted:
             grouped.setdefault(evaluation.model_id, []).append(evaluation)
+    for model_id, evaluations in grouped.items():
+        naming = _naming(workspace, model_id)
+        grouped[model_id] = [_renamed_evaluation(e, naming) for e in evaluations]
     return grouped
 
 
@@ -348,6 +398,7 @@ def _benchmark_settings(run: VariantRun, result: BenchmarkResult) -> dict:
         "streams": s.get("streams"),
         "nireq": s.get("nireq"),
         "inference_precision": s.get("inference_precision"),
+        "executed_as": run.execution,
         "throughput_method": s.get("throughput_method"),
         "runtime": s.get("runtime"),
         "created": run.created or result.created,
@@ -384,16 +435,16 @@ def collect(
     for evaluation in evaluations_loaded:
         if wanted is None or evaluation.model_id in wanted:
             grouped.setdefault(evaluation.model_id, []).append(evaluation)
+    namings = {model_id: _naming(workspace, model_id) for model_id in set(grouped) | {r.model_id for r in benchmarks}}
+    grouped = {m: [_renamed_evaluation(e, namings[m]) for e in evs] for m, evs in grouped.items()}
     bench_models = {r.model_id for r in benchmarks if wanted is None or r.model_id in wanted}
     points: list[TradeoffPoint] = []
     runs_by_model: dict[str, list[dict]] = {}
     results_by_source: dict[str, BenchmarkResult] = {}
     for model_id in sorted(bench_models | set(grouped)):
-        aliases = _aliases(workspace, model_id)
-        runs = _pick_runs(benchmarks.items, model_id, device=device, hint=hint, batch=batch, aliases=aliases)
+        runs = _pick_runs(benchmarks.items, model_id, device=device, hint=hint, batch=batch, naming=namings[model_id])
         title, trained = _model_info(workspace, model_id, grouped.get(model_id, []))
         primary, by_variant = _pick_evaluations(grouped.get(model_id, [])) if trained else (None, {})
-        by_variant = {aliases.get(k, k): v for k, v in by_variant.items()}
         try:
             stored = {v.id: v for v in workspace.variants(model_id)}
         except (CoreError, OSError):
@@ -412,7 +463,7 @@ def collect(
             elif name in stored:
                 kinds[name] = (stored[name].backend, stored[name].format)
             else:
-                score = by_variant[name].score(_original(by_variant[name], name, aliases))
+                score = by_variant[name].score(name)
                 kinds[name] = (score.backend, score.format)
         for name in sorted(names, key=lambda n: variant_order(n, *kinds[n])):
             points.append(
@@ -426,7 +477,6 @@ def collect(
                     by_variant.get(name),
                     primary,
                     stored,
-                    aliases,
                     multiple_runs=len(used_runs) > 1,
                 )
             )
@@ -438,15 +488,8 @@ def collect_points(workspace: Workspace, **filters) -> list[TradeoffPoint]:
     return list(collect(workspace, **filters).points)
 
 
-def _original(evaluation: EvaluationResult, name: str, aliases: dict[str, str]) -> str:
-    """The name a variant had inside an evaluation saved before it was renamed."""
-    if name in evaluation.scored():
-        return name
-    return next((old for old, new in aliases.items() if new == name and old in evaluation.scored()), name)
-
-
 def _point(
-    model_id, title, variant, kind, trained, picked, evaluation, primary, stored, aliases, *, multiple_runs: bool
+    model_id, title, variant, kind, trained, picked, evaluation, primary, stored, *, multiple_runs: bool
 ) -> TradeoffPoint:
     backend, fmt = kind
     notes = []
@@ -476,7 +519,7 @@ def _point(
     elif evaluation is None:
         notes.append("no accuracy yet: evaluate this variant on a labelled set")
     else:
-        score = evaluation.score(_original(evaluation, variant, aliases))
+        score = evaluation.score(variant)
         top1, ci = score.top1, score.top1_ci95
         dataset = _dataset_info(evaluation)
         if evaluation is not primary:
@@ -626,7 +669,7 @@ def points_table(points: Iterable[TradeoffPoint]) -> list[dict]:
         dataset = p.dataset or {}
         rows.append(
             {
-                "model": _short(p.title),
+                "model": short_title(p.title),
                 "model_id": p.model_id,
                 "variant": p.variant,
                 "precision": p.variant_title,
@@ -645,7 +688,7 @@ def points_table(points: Iterable[TradeoffPoint]) -> list[dict]:
                 "isa": ", ".join(bench.get("isa") or []) or None,
                 "device": bench.get("device"),
                 "device_name": bench.get("device_name"),
-                "executed_as": bench.get("inference_precision"),
+                "executed_as": bench.get("executed_as") or bench.get("inference_precision"),
                 "hint": bench.get("hint"),
                 "batch": bench.get("batch"),
                 "threads": bench.get("threads"),
@@ -669,9 +712,11 @@ def latest_run_with(workspace: Workspace, model_id: str, variants: Iterable[str]
     of a ratio between them."""
     wanted = set(variants)
     newest = None
+    naming = _naming(workspace, model_id)
     for result in load_benchmarks(workspace, model_id):
         if result.grid:
             continue
+        result = _renamed_benchmark(result, naming)
         measured = {run.variant for run in result.runs if run.batch == batch}
         if wanted <= measured and (newest is None or result.created >= newest.created):
             newest = result

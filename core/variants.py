@@ -41,6 +41,7 @@ __all__ = [
     "REFERENCE",
     "Recipe",
     "Variant",
+    "check_name_fits",
     "check_variant_id",
     "free_variant_id",
     "missing_variant_message",
@@ -70,6 +71,19 @@ def check_new_variant_id(variant_id: str) -> str:
     check_variant_id(variant_id)
     if variant_id in _RESERVED:
         raise InputError(f"{variant_id!r} is reserved (the PyTorch reference or the upload folder); choose another")
+    return variant_id
+
+
+def check_name_fits(variant_id: str, backend: Backend | str | None, fmt: NumberFormat | str | None) -> str:
+    """A default name (fp16, ort-int8, ...) means one kind of variant; it may not name another kind."""
+    kind = DEFAULT_VARIANTS.get(variant_id)
+    if kind is None or backend is None or fmt is None:
+        return variant_id
+    if (kind.backend.value, kind.format.value) != (Backend(backend).value, NumberFormat(fmt).value):
+        raise InputError(
+            f"{variant_id!r} is the name of {BACKENDS[kind.backend].title} {FORMATS[kind.format].title} variants; "
+            f"choose another name for this {BACKENDS[Backend(backend)].title} {FORMATS[NumberFormat(fmt)].title} variant"
+        )
     return variant_id
 
 

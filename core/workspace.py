@@ -31,6 +31,7 @@ from core.errors import DiskFullError, InputError, ModelNotFoundError, Workspace
 from core.variants import (
     REFERENCE,
     Variant,
+    check_name_fits,
     check_new_variant_id,
     check_variant_id,
     free_variant_id,
@@ -357,6 +358,7 @@ class Workspace:
         appended to `result` when given. On an exception nothing in the workspace changes.
         """
         check_new_variant_id(variant_id)
+        check_name_fits(variant_id, manifest.get("backend"), manifest.get("format"))
         if on_conflict not in ("replace", "rename", "fail"):
             raise InputError(f"unknown on_conflict {on_conflict!r}; use replace, rename or fail")
         staging = self.tmp_dir()
@@ -492,6 +494,8 @@ class Workspace:
             if target.exists():
                 raise InputError(f"{model_id} already has a variant named {new!r}; choose another name")
             manifest = json.loads((source / MANIFEST).read_text(encoding="utf-8"))
+            found = variant_from_manifest(model_id, source, manifest)
+            check_name_fits(new, found.backend, found.format)
             aliases = [a for a in manifest.get("aliases") or [] if a != new]
             manifest.update(variant=new, aliases=[*aliases, old])
             # the folder names the variant: move it first, so a crash leaves the new name (at worst

@@ -1,29 +1,23 @@
-"""Accuracy page: submitting an evaluation job, rendering saved evaluations, refusing untrained models."""
+"""Accuracy page: submitting an evaluation job, rendering saved evaluations, refusing untrained models,
+and an uploaded zip unpacked by the job's worker, never by the web server."""
 
 from __future__ import annotations
 
 import io
 import zipfile
 
-import pytest
 from PIL import Image
 
-from core.jobs import JobStore
-from tests.app.conftest import assert_clean, open_page
+from core.jobs import JobState
+from core.jobs.store import JobStore
+from core.variants import model_variants
+from tests.app.conftest import LENET, LENET_VARIANTS, assert_clean, open_page, shown, submit_slow_job
 
 PAGE = "app_pages/accuracy.py"
 
 
-@pytest.fixture
-def stop_jobs():
-    """Stop the worker of any job a test submitted, so nothing outlives the test."""
-    yield
-    from ui.common import runner
-
-    jobs = runner()
-    for record in jobs.store.list(active_only=True):
-        jobs.cancel(record.id)
-    jobs.shutdown()
+def _evaluate_jobs(ws):
+    return [r for r in JobStore(ws.jobs_db).list() if r.kind == "evaluate"]
 
 
 def test_empty_workspace_explains_what_to_do(empty_ws):
@@ -32,49 +26,54 @@ def test_empty_workspace_explains_what_to_do(empty_ws):
     assert any("No model is converted yet" in info.value for info in at.info)
 
 
-def test_evaluate_submits_a_job(populated_ws, stop_jobs):
-    at = open_page(PAGE, model_id="lenet5-mnist")
+def test_evaluate_submits_a_job_for_every_variant(own_copy, stop_jobs):
+    from core.registry import get_model
+
+    at = open_page(PAGE, model_id=LENET)
     assert_clean(at)
-    assert at.radio(key="acc-set-lenet5-mnist").value == "builtin:mnist"  # the model's own domain
-    at.number_input(key="acc-limit-lenet5-mnist").set_value(50)
+    assert at.radio(key=f"acc-set-{LENET}").value == "builtin:mnist"  # the model's own domain
+    every = [v.id for v in model_variants(get_model(LENET, own_copy), own_copy)]
+    # every variant by default, PyTorch first
+    assert at.multiselect(key=f"acc-variants-{LENET}").value == every
+    at.number_input(key=f"acc-limit-{LENET}").set_value(50)
     at.button(key="acc-run").click().run()
     assert_clean(at)
 
-    jobs = [r for r in JobStore(populated_ws.jobs_db).list() if r.kind == "evaluate"]
-    assert jobs, "no evaluate job was created"
-    config = jobs[0].config
-    assert config["model_id"] == "lenet5-mnist"
-    assert config["dataset"] == "builtin:mnist"
-    assert config["limit"] == 50
-    assert config["precisions"] == ["fp32", "fp16", "int8"]
-    assert at.session_state["accuracy-job-lenet5-mnist"] == jobs[0].id
+    (job,) = _evaluate_jobs(own_copy)
+    assert job.config == {"model_id": LENET, "variants": every, "dataset": "builtin:mnist", "limit": 50}
+    assert set(every) == {"torch", *LENET_VARIANTS}
+    assert any(job.title in shown(m.value) for m in at.markdown)  # its progress panel is on the page
 
 
 def test_saved_imagenet_evaluation_renders_with_its_caveat(populated_ws):
     at = open_page(PAGE, model_id="efficientnet-lite0")
     assert_clean(at)
     table = at.dataframe[0].value
-    assert list(table["Precision"]) == ["FP32", "FP16", "INT8"]
+    assert list(table["Variant"]) == ["FP32", "FP16", "INT8"]
+    assert all(ci.endswith(" %") and "–" in ci for ci in table["95 % CI"])  # every figure with its interval
     assert any("n = 20" in w.value for w in at.warning)  # wide interval on 20 images, said out loud
-    assert any("fingerprint" in c.value and "20 images" in c.value for c in at.caption)
+    captions = shown(" ".join(c.value for c in at.caption))
+    assert "fingerprint" in captions and "20 images" in captions
     assert [m.label for m in at.metric] == ["FP32 vs FP16", "FP32 vs INT8", "FP16 vs INT8"]
-    charts = at.get("plotly_chart")
-    assert len(charts) == 2  # accuracy and confusion
+    assert len(at.get("plotly_chart")) == 2  # accuracy and confusion
     explorer = [m.value for m in at.markdown if "get a different top-1" in m.value]
     same = [s.value for s in at.success if "same top-1 on all 20" in s.value]
     assert explorer or same
 
 
 def test_saved_mnist_evaluation_and_domain_warning(populated_ws):
-    at = open_page(PAGE, model_id="lenet5-mnist")
+    at = open_page(PAGE, model_id=LENET)
     assert_clean(at)
-    assert len(at.dataframe[0].value) == 3
-    assert any("500 images" in c.value for c in at.caption)
+    table = at.dataframe[0].value
+    assert sorted(table["Variant"]) == ["FP16", "FP32", "INT8", "INT8 · int8-noise-30", "ORT FP32"]
+    assert table.set_index("Variant").loc["FP32", "vs FP32"] == "—"  # changes are against FP32
+    assert "30 images of random noise" in table.set_index("Variant").loc["INT8 · int8-noise-30", "Recipe"]
+    assert any("500 images" in shown(c.value) for c in at.caption)
     at.segmented_control[0].set_value("fp32").run()
     assert_clean(at)
     assert not at.warning
-    at.radio(key="acc-set-lenet5-mnist").set_value("builtin:imagenet-samples").run()
-    assert any("trained on" in w.value or "digit models" in w.value for w in at.warning)
+    at.radio(key=f"acc-set-{LENET}").set_value("builtin:imagenet-samples").run()
+    assert any("digit models see 28×28" in shown(w.value) for w in at.warning)
     assert_clean(at)
 
 
@@ -95,26 +94,65 @@ def test_untrained_model_is_refused(empty_ws):
         weights="random",
     )
     register_user_model(empty_ws, spec)
-    convert_model(ConvertConfig(spec.id, precisions=("fp32",)), workspace=empty_ws)
+    convert_model(ConvertConfig(spec.id, variants=("fp32",)), workspace=empty_ws)
     at = open_page(PAGE, model_id=spec.id)
     assert_clean(at)
     assert any("untrained" in e.value and "latency only" in e.value for e in at.error)
     assert not [b for b in at.button if b.key == "acc-run"]
 
 
-def test_upload_csv_alone_is_explained_and_zip_is_checked(populated_ws):
-    at = open_page(PAGE, model_id="lenet5-mnist")
-    at.radio(key="acc-set-lenet5-mnist").set_value("upload").run()
-    uploader = at.file_uploader(key="acc-upload")
-    uploader.set_value(("labels.csv", b"file,label\na.png,3\n", "text/csv")).run()
-    assert_clean(at)
-    assert any("labels.csv" in e.value and "zip" in e.value.lower() for e in at.error)
-    assert at.button(key="acc-run").disabled
+def test_a_zip_that_is_not_a_zip_fails_clearly_in_the_job(own_copy, stop_jobs):
+    from ui.services import jobs
 
-    at.file_uploader(key="acc-upload").set_value(("digits.zip", _digit_zip(), "application/zip")).run()
+    at = open_page(PAGE, model_id=LENET)
+    at.radio(key=f"acc-set-{LENET}").set_value("upload").run()
+    assert at.button(key="acc-run").disabled  # nothing to evaluate on yet
+    not_a_zip = ("labels.zip", b"file,label\na.png,3\n", "application/zip")
+    at.file_uploader(key="acc-upload").set_value(not_a_zip).run()
+    at.button(key="acc-run").click().run()
     assert_clean(at)
-    assert any("digits.zip" in s.value and "4 images, labelled" in s.value for s in at.success)
+    (job,) = _evaluate_jobs(own_copy)
+    ended = jobs().wait(job.id, timeout=120, poll=0.2)
+    assert ended.state == JobState.FAILED
+    at.run()
+    assert_clean(at)
+    # said with the user's file name, not the generated one
+    assert any(shown(e.value).startswith("labels.zip is not a zip archive") for e in at.error)
+
+
+def test_an_uploaded_zip_is_unpacked_by_the_job_not_the_server(own_copy, stop_jobs):
+    from ui.services import jobs
+
+    at = open_page(PAGE, model_id=LENET)
+    blocker = submit_slow_job(
+        "Holds the queue"
+    )  # the evaluation waits behind it, so nothing races the checks
+    at.radio(key=f"acc-set-{LENET}").set_value("upload").run()
+    at.multiselect(key=f"acc-variants-{LENET}").set_value(["fp32", "int8"])
+    at.file_uploader(key="acc-upload").set_value(("digits.zip", _digit_zip(), "application/zip")).run()
     assert not at.button(key="acc-run").disabled
+    at.button(key="acc-run").click().run()
+    assert_clean(at)
+    at.run()  # and the page rendered again while the job waits
+    assert_clean(at)
+
+    (job,) = _evaluate_jobs(own_copy)
+    assert "digits.zip" in job.title and jobs().get(job.id).state == JobState.QUEUED
+    uploads = own_copy.uploads_dir
+    saved = uploads / job.config["dataset"]
+    assert saved.is_file() and saved.suffix == ".zip" and uploads in saved.parents  # under a generated name
+    unpacked = own_copy.unpacked_dir(saved)
+    assert not unpacked.exists()  # the web server saved the upload and nothing more
+    assert [p.name for p in uploads.iterdir()] == ["files"]
+
+    jobs().cancel(blocker.id)
+    ended = jobs().wait(job.id, timeout=120, poll=0.2)
+    assert ended.state == JobState.SUCCEEDED, ended.error
+    assert unpacked.is_dir() and len([p for p in unpacked.rglob("*.png")]) == 4  # the worker unpacked it
+    at.run()
+    assert_clean(at)
+    assert any("digits" in shown(c.value) and "4 images" in shown(c.value) for c in at.caption)
+    assert list(at.dataframe[0].value["Variant"]) == ["FP32", "INT8"]
 
 
 def _digit_zip() -> bytes:

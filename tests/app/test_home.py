@@ -2,33 +2,40 @@
 
 from __future__ import annotations
 
-import json
-
-from core.jobs import JobState, JobStore
-from tests.app.conftest import assert_clean, open_page
+from core.demo import DEMO_MODEL, DEMO_STEPS
+from core.jobs import JobState
+from core.jobs.store import JobStore
+from core.results import load_benchmarks
+from tests.app.conftest import (
+    LENET_VARIANTS,
+    LITE0,
+    LITE0_VARIANTS,
+    assert_clean,
+    open_page,
+    save_typed_benchmark,
+    save_typed_evaluation,
+    shown,
+    texts,
+)
 
 PAGE = "app_pages/home.py"
-DEMO_KINDS = ["convert", "quantize", "benchmark", "evaluate"]
+INVISIBLE_JOINER = "\u2060"
 
 
-def _texts(at) -> str:
-    return "\n".join(m.value for m in at.markdown)
-
-
-def _fake_demo(ws, states: list[JobState], *, error: str | None = None, results: list[dict] | None = None):
-    """Four finished demo jobs written straight to the store, so no worker runs."""
+def _fake_demo(ws, state: JobState, *, phase: str = "", error: str | None = None, result=None) -> str:
+    """A finished demo job written straight to the job table (as an earlier server left it): no worker runs."""
     store = JobStore(ws.jobs_db)
-    steps = []
-    for number, (kind, state) in enumerate(zip(DEMO_KINDS, states, strict=True)):
-        record = store.create(kind, {"model_id": "efficientnet-lite0"}, title=f"Demo {number + 1}/4 · {kind}")
-        fields = {"state": state, "started": record.created, "finished": record.created + 3}
-        if state == JobState.FAILED:
-            fields["error"] = error
-        if results:
-            fields["result"] = results[number]
-        store.update(record.id, **fields)
-        steps.append({"kind": kind, "title": f"{kind} step", "job_id": record.id})
-    (ws.root / "demo.json").write_text(json.dumps({"model_id": "efficientnet-lite0", "steps": steps}))
+    record = store.create("demo", {"model_id": DEMO_MODEL}, title="Guided demo on EfficientNet-Lite0")
+    store.update(
+        record.id,
+        state=state,
+        phase=phase,
+        started=record.created,
+        finished=record.created + 90,
+        error=error,
+        result=result,
+    )
+    return record.id
 
 
 def test_empty_workspace_points_to_the_demo(empty_ws):
@@ -39,103 +46,145 @@ def test_empty_workspace_points_to_the_demo(empty_ws):
     assert at.button(key="demo-start").label == "Run the guided demo"
 
 
-def test_populated_workspace_shows_a_card_per_model(populated_ws):
+def test_populated_cards_show_each_variants_size_and_latency(populated_ws):
     at = open_page(PAGE)
     assert_clean(at)
-    text = _texts(at)
+    text = texts(at)
     assert "EfficientNet-Lite0" in text and "LeNet5" in text
-    int8 = [m for m in at.metric if m.label.startswith("INT8 · ")]
-    assert len(int8) == 2 and all("MiB" in m.label and "of FP32" in m.label for m in int8)
-    assert all(m.value.endswith("ms") for m in int8)  # the latest benchmark's median latency
-    captions = " ".join(c.value for c in at.caption)
-    assert "batch 1" in captions and "LATENCY hint" in captions  # how the latency was measured
-    assert "top-1 " in captions and "images" in captions  # and on which set the accuracy
+    metrics = {m.label: m for m in at.metric if not m.label.startswith("PyTorch")}
+    runs = {(b.model_id, r.variant): r for b in load_benchmarks(populated_ws) for r in b.runs}
+    for model_id, variants in (("lenet5-mnist", LENET_VARIANTS), (LITE0, LITE0_VARIANTS)):
+        for variant in populated_ws.variants(model_id):
+            assert variant.id in variants
+            # one metric per variant, headed by its title and its size in MiB (as everywhere)
+            head = f"{variant.title} · {variant.size_bytes / 2**20:.1f} MiB"
+            (label,) = [lb for lb in metrics if lb.startswith(head)]
+            if variant.id != "fp32":
+                assert "of FP32" in label
+            value = metrics[label].value
+            run = runs[(model_id, variant.id)]
+            # the latest run's median latency, marked when that run was unstable (never shown as if sound)
+            assert value.endswith("ms" if run.stable else "ms ⚠"), (variant.id, value, run.unstable_reasons)
+    reference = [m for m in at.metric if m.label == "PyTorch · reference"]
+    assert len(reference) == 2 and all(" ms" in m.value for m in reference)  # one per model, measured
+    assert len(metrics) == len(LENET_VARIANTS) + len(LITE0_VARIANTS)
+    int8_labels = [lb for lb in metrics if lb.startswith("INT8 · ")]
+    assert len(int8_labels) == 3  # Lite0's INT8 and both INT8 variants of LeNet5
+    assert any(" vs PyTorch" in (m.delta or "") for m in metrics.values())  # speed-ups from the same run
+    captions = shown(" ".join(c.value for c in at.caption))
+    assert "median of one benchmark run" in captions and "cores;" in captions  # how and where it was measured
+    assert "Top-1 with 95 % interval on" in captions and "images)" in captions  # and on which set
 
 
-def test_demo_button_queues_four_jobs_in_order_and_survives_a_reload(empty_ws, stop_jobs):
+def test_demo_button_queues_one_demo_job_and_survives_a_reload(empty_ws, stop_jobs):
     at = open_page(PAGE)
     at.button(key="demo-start").click().run()
     assert_clean(at)
 
-    records = list(reversed(JobStore(empty_ws.jobs_db).list()))
-    assert [r.kind for r in records] == DEMO_KINDS
-    assert [r.after for r in records] == [None, records[0].id, records[1].id, records[2].id]  # a chain
-    assert records[0].config == {
-        "model_id": "efficientnet-lite0",
-        "precisions": ["fp32", "fp16"],
-        "route": "direct",
-    }
-    assert records[1].config == {
-        "model_id": "efficientnet-lite0",
-        "calibration": "builtin:imagenet-samples",
-        "subset_size": 300,
-    }
-    assert records[2].config["precisions"] == ["torch", "fp32", "fp16", "int8"]
-    assert records[2].config["seconds"] == 5 and records[2].config["batch"] == 1
-    assert records[3].config["dataset"] == "builtin:imagenet-samples"
-    demo = json.loads((empty_ws.root / "demo.json").read_text())
-    assert [s["job_id"] for s in demo["steps"]] == [r.id for r in records]
+    (record,) = JobStore(empty_ws.jobs_db).list()
+    assert record.kind == "demo" and record.config == {"model_id": DEMO_MODEL}
+    text = texts(at)
+    for number, step in enumerate(DEMO_STEPS, 1):
+        assert f"**{number}. {step.title}**" in text  # the four steps, each with its state
+    assert (
+        f"**1. {DEMO_STEPS[0].title}** · waiting" in text or f"**1. {DEMO_STEPS[0].title}** · running" in text
+    )
+    assert f"**4. {DEMO_STEPS[3].title}** · waiting" in text
+    assert "Guided demo on EfficientNet" in text  # the live progress panel of the one job
+    assert not any(b.key == "demo-start" for b in at.button)  # no second demo while one runs
 
-    text = _texts(at)
-    assert "Demo 1/4 · Convert EfficientNet-Lite0" in text  # the running step, with its live progress
-    assert "2. Quantize it to INT8" in text and "· queued" in text
-    assert not _has(at, "demo-start")  # no second demo while one runs
-
-    reloaded = open_page(PAGE)  # a new session: the demo's progress comes back from the workspace
+    reloaded = open_page(PAGE)  # a new session: the demo's progress comes back from the job table
     assert_clean(reloaded)
-    assert "4. Measure top-1" in _texts(reloaded)
-    assert not _has(reloaded, "demo-start")
-    assert len(JobStore(empty_ws.jobs_db).list()) == 4
-
-
-def _has(at, key: str) -> bool:
-    return any(getattr(b, "key", None) == key for b in at.button)
+    assert f"**4. {DEMO_STEPS[3].title}**" in texts(reloaded)
+    assert not any(b.key == "demo-start" for b in reloaded.button)
+    assert len(JobStore(empty_ws.jobs_db).list()) == 1
 
 
 def test_failed_step_shows_its_error_and_offers_a_new_run(empty_ws):
     _fake_demo(
         empty_ws,
-        [JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.CANCELLED],
+        JobState.FAILED,
+        phase="step 2/4 · quantize: collecting statistics",
         error="calibration set holds no images; upload JPEG or PNG images",
     )
     at = open_page(PAGE)
     assert_clean(at)
-    assert any("calibration set holds no images" in e.value for e in at.error)
-    assert "skipped: an earlier step did not succeed" in _texts(at)
+    warnings = [w.value for w in at.warning]
+    assert any("The demo failed" in w and "calibration set holds no images" in w for w in warnings)
+    text = texts(at)
+    assert f"**1. {DEMO_STEPS[0].title}** · done" in text
+    assert f"**2. {DEMO_STEPS[1].title}** · stopped" in text  # where it stopped
+    assert f"**3. {DEMO_STEPS[2].title}** · not run" in text
+    assert f"**4. {DEMO_STEPS[3].title}** · not run" in text
+    assert at.button(key="demo-start").label == "Run the demo again"
+    assert not any(b.key == "demo-tradeoffs" for b in at.button)
+
+
+def _finished_demo(ws, *, per_round: int) -> None:
+    """A succeeded demo whose result names a benchmark run and an evaluation saved in the workspace."""
+    bench = save_typed_benchmark(
+        ws,
+        LITE0,
+        {
+            "torch": [40.0] * 5,
+            "fp32": [10.0] * 5,
+            "fp16": [10.0] * 5,
+            "int8": [5.0, 5.0, 5.0, 5.0, 4.0],  # per-round ratios to PyTorch: 8, 8, 8, 8, 10
+        },
+        per_round=per_round,
+    )
+    evaluation = save_typed_evaluation(
+        ws,
+        LITE0,
+        {"fp32": 18, "fp16": 18, "int8": 17},
+        count=20,
+        dataset={"name": "built-in ImageNet samples", "ref": "builtin:imagenet-samples"},
+    )
+    _fake_demo(
+        ws,
+        JobState.SUCCEEDED,
+        phase="step 4/4 · done",
+        result={
+            "model_id": LITE0,
+            "variants": ["torch", "fp32", "fp16", "int8"],
+            "int8_variant": "int8",
+            "benchmark_path": str(bench),
+            "evaluation_path": str(evaluation),
+            "steps": [{"step": s.key, "seconds": 10.0} for s in DEMO_STEPS],
+        },
+    )
+
+
+def _size_line(ws) -> str:
+    sizes = {v.id: v.size_bytes for v in ws.variants(LITE0)}
+    return f"INT8 {sizes['int8'] / 2**20:.1f} MiB ({sizes['int8'] / sizes['fp32'] * 100:.0f} % of FP32)"
+
+
+def test_finished_demo_summary_comes_from_its_result_files(own_copy):
+    _finished_demo(own_copy, per_round=10)  # 50 iterations per variant, no spread: stable
+    at = open_page(PAGE)
+    assert_clean(at)
+    assert any("The demo finished. What it measured" in s.value for s in at.success)
+    text = shown(texts(at))
+    assert _size_line(own_copy) in text  # sizes of the variants on disk
+    assert "**INT8 runs 8.0× (8.0–10.0×) faster than PyTorch on this CPU**" in text  # ratio with its range
+    assert "PyTorch 40.0 ms → FP32 10.0 ms → FP16 10.0 ms → INT8 5.0 ms" in text
+    assert "5 interleaved rounds on Test CPU" in text and "INT8 ran as int8 + f32" in text
+    assert "FP32 90 %, FP16 90 %, INT8 85 %" in text and "20 images" in text  # the demo's own evaluation
+    assert at.button(key="demo-tradeoffs").label == "See the trade-offs"
     assert at.button(key="demo-start").label == "Run the demo again"
 
 
-def test_finished_demo_says_what_happened_and_leads_to_the_tradeoffs(empty_ws):
-    settings = {"device_name": "Test CPU", "hint": "latency", "batch": 1, "threads": 2}
-    results = [
-        {
-            "artifacts": [
-                {"precision": "fp32", "size_bytes": 18 * 2**20},
-                {"precision": "fp16", "size_bytes": 9 * 2**20},
-            ]
-        },
-        {"size_bytes": 5 * 2**20, "fp32_size_bytes": 18 * 2**20},
-        {
-            "config": {"seconds": 5},
-            "runs": [
-                {"precision": p, "latency_ms": {"median": ms}, "settings": settings}
-                for p, ms in (("torch", 40.0), ("fp32", 10.0), ("fp16", 10.0), ("int8", 5.0))
-            ],
-        },
-        {
-            "dataset": {"name": "built-in ImageNet samples", "size": 20},
-            "results": [{"precision": p, "top1": t} for p, t in (("fp32", 0.9), ("int8", 0.85))],
-            "agreement": {"fp32-vs-int8": 0.95},
-        },
-    ]
-    _fake_demo(empty_ws, [JobState.SUCCEEDED] * 4, results=results)
+def test_unstable_demo_run_gives_no_speed_headline(own_copy):
+    _finished_demo(own_copy, per_round=2)  # 10 iterations per variant: too few to quote
     at = open_page(PAGE)
     assert_clean(at)
-    text = _texts(at)
-    assert "INT8 5.0 MiB (28 % of FP32)" in text
-    assert "**8.0×** faster than PyTorch" in text and "Test CPU, LATENCY hint, batch 1, 2 threads" in text
-    assert "FP32 90 %, INT8 85 %" in text and "20 images" in text
-    assert at.button(key="demo-tradeoffs").label == "See the trade-offs"
+    assert not at.success
+    assert any("speed figures are unstable" in w.value for w in at.warning)
+    text = shown(texts(at))
+    assert "faster than PyTorch" not in text  # no headline from an unstable run
+    assert "is **not shown as a result**: the run was unstable" in text
+    assert _size_line(own_copy) in text and "INT8 85 %" in text  # sizes and accuracy still stand
 
 
 def test_bad_model_link_and_a_damaged_result_file_keep_home_up(empty_ws):
@@ -152,4 +201,19 @@ def test_bad_model_link_and_a_damaged_result_file_keep_home_up(empty_ws):
     at.run()
     assert_clean(at)
     assert "model_id" not in at.session_state or at.session_state["model_id"] != "Bad Model"
-    assert any("No model named" in t.value for t in at.toast)
+    assert any("No model named Bad Model" in t.value for t in at.toast)
+
+
+def test_a_model_link_with_markup_and_a_url_shows_as_plain_text(empty_ws):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.app.conftest import APP, TIMEOUT
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["model"] = "x](https://evil.example/login) ![p](http://evil.example/a.png) **now**"
+    at.run()
+    assert_clean(at)
+    (toast,) = [t.value for t in at.toast if "No model named" in t.value]
+    assert "](" not in toast and "![" not in toast and "**" not in toast  # no link, image or bold markup
+    assert "http" not in toast  # bare URLs are not autolinked: the scheme is broken by an invisible joiner
+    assert f"h{INVISIBLE_JOINER}ttps" in toast and "evil\\.example" in toast  # but the text is all there
