@@ -26,6 +26,7 @@ PAGES = {
         st.Page("app_pages/classify.py", title="Classify", icon=":material/image_search:"),
         st.Page("app_pages/quantize.py", title="Quantize", icon=":material/compress:"),
         st.Page("app_pages/study.py", title="Calibration study", icon=":material/science:"),
+        st.Page("app_pages/train.py", title="Train & compress", icon=":material/model_training:"),
         st.Page("app_pages/benchmark.py", title="Benchmark", icon=":material/speed:"),
         st.Page("app_pages/accuracy.py", title="Accuracy", icon=":material/target:"),
         st.Page("app_pages/tradeoffs.py", title="Trade-offs", icon=":material/scatter_plot:"),
@@ -42,7 +43,9 @@ if requested and st.session_state.get(state.MODEL_FROM_URL) != requested:
     if requested in {spec.id for spec in model_specs()}:
         st.session_state[state.MODEL] = requested
     else:
-        st.toast(f"No model named {safe(requested, limit=64)}; showing the current one.", icon=":material/help:")
+        st.toast(
+            f"No model named {safe(requested, limit=64)}; showing the current one.", icon=":material/help:"
+        )
 slot = st.sidebar.container()  # filled after the page, so it shows the model the page just chose
 try:
     page.run()

@@ -24,7 +24,11 @@ from ui.services import jobs, workspace
 from ui.uploads import save_upload
 
 UPLOAD = "upload"
-DOMAIN_NAMES = {"mnist": "handwritten digits (MNIST)", "imagenet": "ImageNet photos", "indices": "its own classes"}
+DOMAIN_NAMES = {
+    "mnist": "handwritten digits (MNIST)",
+    "imagenet": "ImageNet photos",
+    "indices": "its own classes",
+}
 SMALL_SET = 100  # below this many images an accuracy figure deserves a loud caveat
 SHOWN_DISAGREEMENTS = 24
 THUMB_PX = 96
@@ -32,7 +36,10 @@ THUMB_PX = 96
 
 def _sets() -> dict[str, tuple[str, str]]:
     found = {ref: (DATASETS[ref].title, DATASETS[ref].caption) for ref in builtin_refs(Purpose.EVALUATION)}
-    found[UPLOAD] = ("Your labelled images", "a .zip: one folder per class, or a CSV of file,label rows inside it")
+    found[UPLOAD] = (
+        "Your labelled images",
+        "a .zip: one folder per class, or a CSV of file,label rows inside it",
+    )
     return found
 
 
@@ -40,8 +47,10 @@ def domain_warning(spec, ref: str) -> None:
     info = DATASETS.get(ref)
     if info is None or info.domain in ("any", spec.labels):
         return
-    what = "digit models see 28×28 grayscale digits" if spec.labels == "mnist" else (
-        f"{spec.title} was trained on {DOMAIN_NAMES.get(spec.labels, 'other images')}"
+    what = (
+        "digit models see 28×28 grayscale digits"
+        if spec.labels == "mnist"
+        else (f"{spec.title} was trained on {DOMAIN_NAMES.get(spec.labels, 'other images')}")
     )
     st.warning(
         f"This set holds {DOMAIN_NAMES.get(info.domain, info.domain)}, but {what}: accuracy here measures nothing "
@@ -71,13 +80,24 @@ def evaluation_form(spec) -> None:
             )  # fmt: skip
         cols = st.columns([3, 2, 1], vertical_alignment="bottom")
         with cols[0]:
-            variants = variant_picker(spec, key=f"acc-variants-{spec.id}", help="Every image is preprocessed once and run through each.")
+            variants = variant_picker(
+                spec,
+                key=f"acc-variants-{spec.id}",
+                help="Every image is preprocessed once and run through each.",
+            )
         limit = cols[1].number_input(
             "Images to use", min_value=1, max_value=100_000, value=None, step=100, placeholder="all of the set",
             key=f"acc-limit-{spec.id}", help="Fewer images: a deterministic subset (stratified by label, seed 0).",
         )  # fmt: skip
         ready = bool(variants) and (ref != UPLOAD or uploaded is not None)
-        clicked = cols[2].button("Evaluate", type="primary", icon=":material/play_arrow:", disabled=not ready, key="acc-run", width="stretch")
+        clicked = cols[2].button(
+            "Evaluate",
+            type="primary",
+            icon=":material/play_arrow:",
+            disabled=not ready,
+            key="acc-run",
+            width="stretch",
+        )
         if not variants:
             st.warning("Choose at least one variant.", icon=":material/warning:")
         if clicked and ready:
@@ -116,7 +136,10 @@ def pick_evaluation(model_id: str) -> EvaluationResult | None:
     if not evaluations:
         return None
     by_path = {e.path: e for e in evaluations}
-    key, newest_key = state.ACCURACY_EVALUATION.format(model=model_id), state.ACCURACY_NEWEST.format(model=model_id)
+    key, newest_key = (
+        state.ACCURACY_EVALUATION.format(model=model_id),
+        state.ACCURACY_NEWEST.format(model=model_id),
+    )
     newest = evaluations[0].path
     if st.session_state.get(newest_key) != newest or st.session_state.get(key) not in by_path:
         st.session_state[key] = newest  # a new evaluation arrived: show it
@@ -165,7 +188,9 @@ def accuracy_table(ev: EvaluationResult) -> list[dict]:
                 "95 % CI": f"{lo1 * 100:.1f}–{hi1 * 100:.1f} %",
                 "Top-5": fmt_pct(s.top5),
                 "Top-5 95 % CI": f"{lo5 * 100:.1f}–{hi5 * 100:.1f} %",
-                f"vs {reference.title}": "—" if s is reference else f"{(s.top1 - reference.top1) * 100:+.1f} pts",
+                f"vs {reference.title}": "—"
+                if s is reference
+                else f"{(s.top1 - reference.top1) * 100:+.1f} pts",
                 "Correct": f"{s.correct1 if s.correct1 is not None else round(s.top1 * s.count)} / {s.count}",
                 "ms/img": round(s.ms_per_image, 3),
                 "Recipe": s.recipe,
@@ -191,8 +216,16 @@ def render_accuracy(ev: EvaluationResult, spec) -> None:
         size = ev.dataset_size or 0
         if size and size < SMALL_SET:
             first = next((s for s in ev.results if s.top1_ci95), None)
-            interval = f" ({first.title}: {first.top1_ci95[0] * 100:.0f}–{first.top1_ci95[1] * 100:.0f} %)" if first else ""
-            what = "the 20 ImageNet samples" if ev.dataset.get("ref") == "builtin:imagenet-samples" else "this set"
+            interval = (
+                f" ({first.title}: {first.top1_ci95[0] * 100:.0f}–{first.top1_ci95[1] * 100:.0f} %)"
+                if first
+                else ""
+            )
+            what = (
+                "the 20 ImageNet samples"
+                if ev.dataset.get("ref") == "builtin:imagenet-samples"
+                else "this set"
+            )
             st.warning(
                 f"n = {size}: on {what} one image moves top-1 by {100 / size:.0f} points, so the 95 % interval is wide"
                 f"{interval}. Differences between variants this small are not evidence; agreement below, and a larger "
@@ -241,7 +274,13 @@ def render_confusion(ev: EvaluationResult, names: list[str]) -> None:
         return
     titles = {s.variant: s.title for s in ev.results}
     default = next((v for v in variants if v.startswith("int8")), variants[-1])
-    chosen = st.segmented_control("Variant", variants, default=default, format_func=titles.get, key=f"acc-confusion-{Path(ev.path or '').name}")
+    chosen = st.segmented_control(
+        "Variant",
+        variants,
+        default=default,
+        format_func=titles.get,
+        key=f"acc-confusion-{Path(ev.path or '').name}",
+    )
     st.plotly_chart(confusion_figure(ev, chosen or default, class_names=names), key="acc-confusion-figure")
     st.caption(measured_caption(ev, full=False))
 
@@ -278,11 +317,18 @@ def render_explorer(ev: EvaluationResult, names: list[str]) -> None:
     found = disagreements(ev, a, b)
     total = len(ev.predictions.get("names") or [])
     if not found:
-        st.success(f"{safe(titles[a])} and {safe(titles[b])} give the same top-1 on all {total:,} images.", icon=":material/check_circle:")
+        st.success(
+            f"{safe(titles[a])} and {safe(titles[b])} give the same top-1 on all {total:,} images.",
+            icon=":material/check_circle:",
+        )
         return
     st.markdown(f"**{len(found):,}** of {total:,} images ({len(found) / total:.1%}) get a different top-1.")
     ref = ev.dataset.get("ref", "")
-    count = ev.dataset_size if ref in ("builtin:photos", "noise", "builtin:fractal", "builtin:distilled") else None
+    count = (
+        ev.dataset_size
+        if ref in ("builtin:photos", "noise", "builtin:fractal", "builtin:distilled")
+        else None
+    )
     try:
         samples = _samples_by_name(ref, count, ev.model_id, str(workspace().root))
     except Exception as exc:  # the set may be gone (an upload removed): list predictions without pictures
@@ -317,7 +363,9 @@ def render_evaluation(ev: EvaluationResult, spec, names: list[str]) -> None:
     render_accuracy(ev, spec)
     render_agreement(ev)
     st.subheader("Where the predictions go", divider="gray")
-    confusion_tab, explorer_tab = st.tabs([":material/grid_on: Confusion matrix", ":material/compare: Disagreements"])
+    confusion_tab, explorer_tab = st.tabs(
+        [":material/grid_on: Confusion matrix", ":material/compare: Disagreements"]
+    )
     with confusion_tab:
         render_confusion(ev, names)
     with explorer_tab:

@@ -113,10 +113,16 @@ def settings_form(options: dict[str, str]) -> dict | None:
         with st.expander("Grid: batch sizes × streams (optional)", icon=":material/grid_on:"):
             grid_on = st.toggle("Run a grid instead of one setting", key="b-grid")
             c1, c2 = st.columns(2)
-            grid_batches = c1.multiselect("Batch sizes", GRID_BATCHES, default=[1, 4, 16], key="b-grid-batches")
+            grid_batches = c1.multiselect(
+                "Batch sizes", GRID_BATCHES, default=[1, 4, 16], key="b-grid-batches"
+            )
             grid_streams = c2.multiselect("Streams", GRID_STREAMS, default=[1, 2], key="b-grid-streams")
-            st.caption("Every cell measures each chosen OpenVINO variant; PyTorch and ONNX Runtime run once per batch size.")
-        submitted = st.form_submit_button("Run benchmark", type="primary", icon=":material/speed:", width="stretch")
+            st.caption(
+                "Every cell measures each chosen OpenVINO variant; PyTorch and ONNX Runtime run once per batch size."
+            )
+        submitted = st.form_submit_button(
+            "Run benchmark", type="primary", icon=":material/speed:", width="stretch"
+        )
     if not submitted:
         return None
     settings = {
@@ -140,12 +146,15 @@ def submit_benchmarks(models: list[str], specs: dict, settings: dict) -> list[Jo
     from core.benchmark import BenchmarkConfig
 
     if not models:
-        raise InputError("choose at least one model to benchmark")
+        msg = "choose at least one model to benchmark"
+        raise InputError(msg)
     if not settings["variants"]:
-        raise InputError("choose at least one variant (PyTorch, FP32, INT8, ...)")
+        msg = "choose at least one variant (PyTorch, FP32, INT8, ...)"
+        raise InputError(msg)
     grid = settings.get("grid")
     if grid is not None and not (grid["batches"] and grid["streams"]):
-        raise InputError("a grid needs at least one batch size and one streams value; pick some or turn it off")
+        msg = "a grid needs at least one batch size and one streams value; pick some or turn it off"
+        raise InputError(msg)
     records = []
     for model_id in models:
         spec = specs[model_id]
@@ -158,9 +167,15 @@ def submit_benchmarks(models: list[str], specs: dict, settings: dict) -> list[Jo
         if not chosen:
             continue
         config = {"model_id": model_id, **settings, "variants": chosen}
-        BenchmarkConfig(**{k: v for k, v in config.items() if k != "grid"} | {"variants": tuple(chosen)}).check()
+        BenchmarkConfig(
+            **{k: v for k, v in config.items() if k != "grid"} | {"variants": tuple(chosen)}
+        ).check()
         what = f"grid {len(grid['batches'])}×{len(grid['streams'])}" if grid else f"batch {settings['batch']}"
-        records.append(jobs().submit("benchmark", config, title=f"Benchmark {spec.short_title} · {settings['hint']} · {what}"))
+        records.append(
+            jobs().submit(
+                "benchmark", config, title=f"Benchmark {spec.short_title} · {settings['hint']} · {what}"
+            )
+        )
     return records
 
 
@@ -181,7 +196,9 @@ def history_rows(results: list[BenchmarkResult], titles: dict) -> list[dict]:
                 "stable": "yes" if result.stable else "no",
                 "rounds": result.rounds,
                 "hint": config.get("hint"),
-                "batch": "grid " + "/".join(map(str, grid.get("batches") or [])) if grid else str(config.get("batch")),
+                "batch": "grid " + "/".join(map(str, grid.get("batches") or []))
+                if grid
+                else str(config.get("batch")),
                 "threads": str(config.get("threads") or first.get("threads") or "auto"),
                 "s / variant": config.get("seconds"),
                 "CPU": (result.machine or {}).get("brand") or result.device_name,
@@ -248,13 +265,19 @@ def headline(result: BenchmarkResult) -> None:
         comp = comparisons.get(run.variant)
         delta = "reference" if run is reference else None
         if comp is not None:
-            delta = (f"{comp.text()} vs {reference.title}" if comp.ratio >= 1 else f"{1 / comp.ratio:.1f}× slower than {reference.title}")
+            delta = (
+                f"{comp.text()} vs {reference.title}"
+                if comp.ratio >= 1
+                else f"{1 / comp.ratio:.1f}× slower than {reference.title}"
+            )
             delta += "" if comp.stable else " · unstable"
         col.metric(
             f"{run.title} · median",
             f"{run.median_ms:.3g} ms" + ("" if run.stable else " ⚠"),
             delta=delta,
-            delta_color="off" if comp is None or not comp.stable else ("normal" if comp.ratio >= 1 else "inverse"),
+            delta_color="off"
+            if comp is None or not comp.stable
+            else ("normal" if comp.ratio >= 1 else "inverse"),
             delta_arrow="off",
             help=f"{run.throughput_fps:,.1f} images/s in the throughput phase; executed as {run.execution or '?'}"
             + ("" if run.stable else "; unstable: " + "; ".join(run.unstable_reasons)),
@@ -266,10 +289,18 @@ def headline(result: BenchmarkResult) -> None:
             "results. Measure again, ideally with nothing else running.",
             icon=":material/warning:",
         )
-        if st.button("Measure again", icon=":material/replay:", key=f"b-again-{Path(result.path or '').name}"):
-            config = {k: v for k, v in result.config.items() if k in ("hint", "batch", "seconds", "streams", "threads", "rounds", "execution", "device")}
+        if st.button(
+            "Measure again", icon=":material/replay:", key=f"b-again-{Path(result.path or '').name}"
+        ):
+            config = {
+                k: v
+                for k, v in result.config.items()
+                if k in ("hint", "batch", "seconds", "streams", "threads", "rounds", "execution", "device")
+            }
             config.update(model_id=result.model_id, variants=result.variants)
-            if run_safely(jobs().submit, "benchmark", config, title=f"Benchmark {result.model_id} again (was unstable)"):
+            if run_safely(
+                jobs().submit, "benchmark", config, title=f"Benchmark {result.model_id} again (was unstable)"
+            ):
                 st.rerun()
 
 
@@ -280,7 +311,11 @@ def show_results(results: list[BenchmarkResult], titles: dict, *, picked: bool) 
     if not runs:
         st.info("The chosen results hold no runs.", icon=":material/info:")
         return
-    st.caption("The rows picked in the history below." if picked else "The latest run of each chosen model. Pick rows in the history below to compare other runs.")
+    st.caption(
+        "The rows picked in the history below."
+        if picked
+        else "The latest run of each chosen model. Pick rows in the history below to compare other runs."
+    )
     if len(results) > 1:
         st.info(
             f"{len(results)} runs are shown together: compare variants within one run; across runs the machine may "
@@ -289,14 +324,24 @@ def show_results(results: list[BenchmarkResult], titles: dict, *, picked: bool) 
         )
     for result in results:
         if not result.grid:
-            st.markdown(f"**{safe(titles.get(result.model_id, result.model_id))}** · run of {fmt_time(result.created)}")
+            st.markdown(
+                f"**{safe(titles.get(result.model_id, result.model_id))}** · run of {fmt_time(result.created)}"
+            )
             headline(result)
     machine = results[0].machine if len(results) == 1 else None
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(latency_figure(runs, titles=titles, machine=machine), key="b-latency", config={"displaylogo": False})
+        st.plotly_chart(
+            latency_figure(runs, titles=titles, machine=machine),
+            key="b-latency",
+            config={"displaylogo": False},
+        )
     with right:
-        st.plotly_chart(throughput_figure(runs, titles=titles, machine=machine), key="b-throughput", config={"displaylogo": False})
+        st.plotly_chart(
+            throughput_figure(runs, titles=titles, machine=machine),
+            key="b-throughput",
+            config={"displaylogo": False},
+        )
     if any(r.grid for r in results):
         st.plotly_chart(grid_figure(runs, titles=titles), key="b-grid-chart", config={"displaylogo": False})
     st.caption(conditions(results))
@@ -305,21 +350,30 @@ def show_results(results: list[BenchmarkResult], titles: dict, *, picked: bool) 
         hide_index=True,
         width="stretch",
         column_config={
-            **{k: st.column_config.NumberColumn(k, format="%.3f") for k in ("median ms", "IQR ms", "p90 ms", "min ms", "max ms")},
+            **{
+                k: st.column_config.NumberColumn(k, format="%.3f")
+                for k in ("median ms", "IQR ms", "p90 ms", "min ms", "max ms")
+            },
             "images/s": st.column_config.NumberColumn("images/s", format="%.1f"),
             "first inference ms": st.column_config.NumberColumn("first inference ms", format="%.2f"),
-            "compile ms": st.column_config.NumberColumn("compile ms", format="%.0f", help="Empty for PyTorch: eager mode compiles nothing"),
+            "compile ms": st.column_config.NumberColumn(
+                "compile ms", format="%.0f", help="Empty for PyTorch: eager mode compiles nothing"
+            ),
         },
     )
     for result in results:
         for skip in result.skipped:
-            st.caption(f":material/info: skipped {safe(skip.get('variant') or skip.get('precision'))}: {safe(skip.get('reason'))}")
+            st.caption(
+                f":material/info: skipped {safe(skip.get('variant') or skip.get('precision'))}: {safe(skip.get('reason'))}"
+            )
 
 
 def history(results: list[BenchmarkResult], titles: dict) -> list[int]:
     """Every saved run, newest first; returns the picked row indices."""
     st.subheader("History", anchor=False, divider="gray")
-    st.caption(f"All {len(results)} saved benchmark runs in the workspace, newest first; nothing is deleted. Pick rows to show them above.")
+    st.caption(
+        f"All {len(results)} saved benchmark runs in the workspace, newest first; nothing is deleted. Pick rows to show them above."
+    )
     event = st.dataframe(
         history_rows(results, titles),
         hide_index=True,
@@ -352,7 +406,9 @@ if models:
             for job in latest:
                 job_panel(job.id, key=f"bench-{job.config.get('model_id')}")
                 if job.state.active:
-                    seconds = job.config.get("seconds", 0) * len(job.config.get("variants") or job.config.get("precisions") or [])
+                    seconds = job.config.get("seconds", 0) * len(
+                        job.config.get("variants") or job.config.get("precisions") or []
+                    )
                     st.caption(f"measures for about {format_duration(seconds)} plus compiling")
 
 loaded = load_benchmarks(workspace())
@@ -374,4 +430,7 @@ if results:
         show_results(shown, titles, picked=bool(picked))
 else:
     with results_box:
-        st.info("No benchmark saved yet. Choose models and settings above and press **Run benchmark**.", icon=":material/info:")
+        st.info(
+            "No benchmark saved yet. Choose models and settings above and press **Run benchmark**.",
+            icon=":material/info:",
+        )

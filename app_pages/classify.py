@@ -166,7 +166,13 @@ def gallery_picker(spec, names: list[str]) -> list[InputImage]:
                 if ticked:
                     digest = hashlib.sha1(f"gallery:{sample.name}".encode()).hexdigest()
                     chosen.append(
-                        InputImage(sample.name, sample.image(), digest, _truth_index(sample, spec, names), group in other)
+                        InputImage(
+                            sample.name,
+                            sample.image(),
+                            digest,
+                            _truth_index(sample, spec, names),
+                            group in other,
+                        )
                     )
 
     grid(own[0])
@@ -174,7 +180,9 @@ def gallery_picker(spec, names: list[str]) -> list[InputImage]:
         title, note = groups[group]
         with st.expander(f"{title}: {note}", icon=":material/collections:"):
             grid(group, heading=False)
-    with st.expander("Images from another domain (the model was not trained on these)", icon=":material/swap_horiz:"):
+    with st.expander(
+        "Images from another domain (the model was not trained on these)", icon=":material/swap_horiz:"
+    ):
         for group in other:
             grid(group, note=False)
     return chosen
@@ -182,7 +190,11 @@ def gallery_picker(spec, names: list[str]) -> list[InputImage]:
 
 def collect_inputs(spec, names: list[str]) -> list[InputImage]:
     gallery_tab, upload_tab, camera_tab = st.tabs(
-        [":material/photo_library: Sample photos", ":material/upload: Upload", ":material/photo_camera: Camera"]
+        [
+            ":material/photo_library: Sample photos",
+            ":material/upload: Upload",
+            ":material/photo_camera: Camera",
+        ]
     )
     with gallery_tab:
         picked = gallery_picker(spec, names)
@@ -209,7 +221,11 @@ def collect_inputs(spec, names: list[str]) -> list[InputImage]:
 
                 data = shot.getvalue()
                 try:
-                    camera = InputImage("camera photo", open_image(data, name="the camera photo"), hashlib.sha1(data).hexdigest())
+                    camera = InputImage(
+                        "camera photo",
+                        open_image(data, name="the camera photo"),
+                        hashlib.sha1(data).hexdigest(),
+                    )
                 except CoreError as exc:
                     show_error(exc)
     return _unique_names(picked + uploaded + ([camera] if camera else []))
@@ -228,7 +244,10 @@ def classify(model_id: str, images: list[InputImage], variants: list, signature:
         "variants": [{"id": v.id, "title": v.title} for v in variants],
         "machine": machine_text(),
         "exact": exact,
-        "images": [{"name": i.name, "thumb": _data_url(i.image), "truth": i.truth, "foreign": i.foreign} for i in images],
+        "images": [
+            {"name": i.name, "thumb": _data_url(i.image), "truth": i.truth, "foreign": i.foreign}
+            for i in images
+        ],
         "results": [r.to_dict() for r in results],
     }
 
@@ -254,9 +273,12 @@ def render_results(stored: dict, names: list[str]) -> None:
         f"Measured on **{safe(stored['machine'])}** · batch 1 · OpenVINO LATENCY hint · one inference per image and "
         "variant after one untimed warm-up (models are compiled or loaded before the clock starts; preprocessing is "
         "not timed; PyTorch runs in a helper process and is timed there). "
-        + ("Exact preprocessing: the model's own resize filter on the full image. " if stored.get("exact") else
-           "Fast preprocessing: large images shrunk by a whole factor, then resized bilinearly (top-1 agrees with the "
-           "exact path on the labelled sets; logits differ slightly). ")
+        + (
+            "Exact preprocessing: the model's own resize filter on the full image. "
+            if stored.get("exact")
+            else "Fast preprocessing: large images shrunk by a whole factor, then resized bilinearly (top-1 agrees with the "
+            "exact path on the labelled sets; logits differ slightly). "
+        )
         + "Single timings are noisy: the **Benchmark** page measures latency properly."
     )
     by_variant = {v: [r for r in stored["results"] if r["variant"] == v] for v in order}
@@ -271,7 +293,9 @@ def render_results(stored: dict, names: list[str]) -> None:
         col.metric(
             titles[variant],
             f"{median:.1f} ms",
-            delta="reference" if variant == reference or median <= 0 else f"{ref_ms / median:.1f}× vs {titles[reference]}",
+            delta="reference"
+            if variant == reference or median <= 0
+            else f"{ref_ms / median:.1f}× vs {titles[reference]}",
             delta_color="off",
             delta_arrow="off",
             help=f"median of {len(rows)} single inference(s) at batch 1"
@@ -280,31 +304,48 @@ def render_results(stored: dict, names: list[str]) -> None:
         )
     with st.container(horizontal=True, gap="small"):
         for item in stored["images"]:
-            results = sorted((r for r in stored["results"] if r["image"] == item["name"]), key=lambda r: order.index(r["variant"]))
+            results = sorted(
+                (r for r in stored["results"] if r["image"] == item["name"]),
+                key=lambda r: order.index(r["variant"]),
+            )
             agree, sentence = verdict(results, titles)
             truth = item["truth"]
             with st.container(border=True, width=260, gap="xsmall"):
                 st.image(item["thumb"], width=RESULT_THUMB_PX)
                 st.markdown(f"**{safe(item['name'])}**")
                 if agree:
-                    st.badge("variants agree" if len(results) > 1 else "prediction", icon=":material/check_circle:", color="green")
+                    st.badge(
+                        "variants agree" if len(results) > 1 else "prediction",
+                        icon=":material/check_circle:",
+                        color="green",
+                    )
                 else:
                     st.badge("variants disagree", icon=":material/call_split:", color="orange")
                 lines = []
                 for r in results:
                     best = r["top"][0]
                     mark = "" if truth is None else (" :green[✓]" if best["index"] == truth else " :red[✗]")
-                    lines.append(f"{safe(titles[r['variant']])}: **{safe(best['label'])}** {best['probability']:.0%}{mark} · {r['ms']:.1f} ms")
+                    lines.append(
+                        f"{safe(titles[r['variant']])}: **{safe(best['label'])}** {best['probability']:.0%}{mark} · {r['ms']:.1f} ms"
+                    )
                 st.markdown("  \n".join(lines))
                 if truth is not None:
                     st.caption(f"true label: {safe(names[truth] if truth < len(names) else truth)}")
                 if item["foreign"]:
-                    st.caption(":material/swap_horiz: not the kind of image this model was trained on: its answer means little")
+                    st.caption(
+                        ":material/swap_horiz: not the kind of image this model was trained on: its answer means little"
+                    )
                 if not agree:
                     st.caption(safe(sentence))
     names_shown = [item["name"] for item in stored["images"]]
-    chosen = st.selectbox("Top-5 of one image", names_shown, key="cls-detail") if len(names_shown) > 1 else names_shown[0]
-    detail = sorted((r for r in stored["results"] if r["image"] == chosen), key=lambda r: order.index(r["variant"]))
+    chosen = (
+        st.selectbox("Top-5 of one image", names_shown, key="cls-detail")
+        if len(names_shown) > 1
+        else names_shown[0]
+    )
+    detail = sorted(
+        (r for r in stored["results"] if r["image"] == chosen), key=lambda r: order.index(r["variant"])
+    )
     st.plotly_chart(topk_figure(detail), key="cls-topk", config={"displayModeBar": False})
 
 
@@ -346,7 +387,10 @@ def work_area(spec, names: list[str]) -> None:
         render_results(stored, names)
 
 
-page_setup("Classify", "What does each variant predict for your images, how fast is one inference, and where do they disagree?")
+page_setup(
+    "Classify",
+    "What does each variant predict for your images, how fast is one inference, and where do they disagree?",
+)
 top = st.columns([2, 3], vertical_alignment="bottom")
 picked = pick_converted_model(top[0])
 if picked is not None:

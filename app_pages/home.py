@@ -68,7 +68,9 @@ def _summary_lines(summary: DemoSummary) -> list[str]:
         medians = " → ".join(f"{safe(r.title)} {fmt_ms(r.median_ms)}" for r in bench.runs)
         where = bench.machine.get("brand") if bench.machine else bench.device_name
         executed = ", ".join(
-            f"{safe(r.title)} ran as {r.execution}" for r in bench.runs if r.backend.value == "openvino" and r.execution
+            f"{safe(r.title)} ran as {r.execution}"
+            for r in bench.runs
+            if r.backend.value == "openvino" and r.execution
         )
         if summary.headline:
             speed = f" **{safe(summary.headline)}** (range over the rounds)."
@@ -85,9 +87,13 @@ def _summary_lines(summary: DemoSummary) -> list[str]:
         )
     evaluation = summary.evaluation
     if evaluation is not None and evaluation.scored():
-        scores = ", ".join(f"{safe(s.title)} {fmt_pct(s.top1, 0)}" for s in evaluation.results if s.top1 is not None)
+        scores = ", ".join(
+            f"{safe(s.title)} {fmt_pct(s.top1, 0)}" for s in evaluation.results if s.top1 is not None
+        )
         agree = evaluation.agreement_of("fp32", summary.int8_variant)
-        agree_text = f"; INT8 gives the same answer as FP32 on {fmt_pct(agree.rate, 0)} of them" if agree else ""
+        agree_text = (
+            f"; INT8 gives the same answer as FP32 on {fmt_pct(agree.rate, 0)} of them" if agree else ""
+        )
         lines.append(
             f":material/target: **Accuracy** (top-1 on {safe(evaluation.dataset_name)}, {evaluation.dataset_size} "
             f"images): {scores}{agree_text}. A set this small only shows large drops; the published INT8 figure on "
@@ -103,7 +109,11 @@ def _demo_steps(record: JobRecord) -> None:
         extra = ""
         done = timings.get(step.key)
         if done is not None:
-            extra = f" · {done['skipped']}" if done.get("skipped") else f" · {format_duration(done.get('seconds'))}"
+            extra = (
+                f" · {done['skipped']}"
+                if done.get("skipped")
+                else f" · {format_duration(done.get('seconds'))}"
+            )
         st.markdown(f"{STEP_ICONS[status]} **{number}. {step.title}** · {status}{extra}")
 
 
@@ -128,8 +138,12 @@ def _demo_section() -> bool:
                 summary = run_safely(demo_summary, workspace(), record.result or {})
                 if summary is not None:
                     icon = ":material/celebration:" if summary.headline else ":material/warning:"
-                    head = "The demo finished. What it measured:" if summary.headline else (
-                        "The demo finished, but its speed figures are unstable; sizes and accuracy stand:"
+                    head = (
+                        "The demo finished. What it measured:"
+                        if summary.headline
+                        else (
+                            "The demo finished, but its speed figures are unstable; sizes and accuracy stand:"
+                        )
                     )
                     (st.success if summary.headline else st.warning)(head, icon=icon)
                     for line in _summary_lines(summary):
@@ -142,7 +156,9 @@ def _demo_section() -> bool:
                 )
         with st.container(horizontal=True):
             done = record is not None and record.state == JobState.SUCCEEDED
-            if done and st.button("See the trade-offs", type="primary", icon=":material/scatter_plot:", key="demo-tradeoffs"):
+            if done and st.button(
+                "See the trade-offs", type="primary", icon=":material/scatter_plot:", key="demo-tradeoffs"
+            ):
                 st.switch_page("app_pages/tradeoffs.py")
             if not running and st.button(
                 "Run the guided demo" if record is None else "Run the demo again",
@@ -151,8 +167,12 @@ def _demo_section() -> bool:
                 key="demo-start",
             ):
                 try:
-                    if jobs().latest("demo", where=lambda r: r.state.active) is None:  # another tab may have started one
-                        jobs().submit("demo", {"model_id": DEMO_MODEL}, title="Guided demo on EfficientNet-Lite0")
+                    if (
+                        jobs().latest("demo", where=lambda r: r.state.active) is None
+                    ):  # another tab may have started one
+                        jobs().submit(
+                            "demo", {"model_id": DEMO_MODEL}, title="Guided demo on EfficientNet-Lite0"
+                        )
                 except CoreError as exc:
                     show_error(exc)
                 else:
@@ -171,7 +191,11 @@ def _model_card(card: ModelCard) -> None:
                 st.badge("untrained: latency only", icon=":material/science:", color="orange")
         shown = card.variants[:6]
         for col, row in zip(st.columns(max(len(shown), 1)), shown, strict=False):
-            size = fmt_mib(row.size_bytes) if row.size_bytes else ("reference" if row.variant == "torch" else "—")
+            size = (
+                fmt_mib(row.size_bytes)
+                if row.size_bytes
+                else ("reference" if row.variant == "torch" else "—")
+            )
             if row.share_of_fp32 is not None:
                 size += f" · {fmt_pct(row.share_of_fp32, 0)} of FP32"
             delta, colour = None, "off"
@@ -191,7 +215,11 @@ def _model_card(card: ModelCard) -> None:
                 + ("" if row.stable else "; unstable: the machine was busy, measure again"),
             )
             if row.top1 is not None:
-                ci = f" ({fmt_pct(row.top1_ci95[0], 0)}–{fmt_pct(row.top1_ci95[1], 0)})" if row.top1_ci95 else ""
+                ci = (
+                    f" ({fmt_pct(row.top1_ci95[0], 0)}–{fmt_pct(row.top1_ci95[1], 0)})"
+                    if row.top1_ci95
+                    else ""
+                )
                 col.caption(f"top-1 {fmt_pct(row.top1, 0)}{ci}")
             elif not card.trained:
                 col.caption("no accuracy: untrained")
@@ -204,7 +232,9 @@ def _workspace_section(demo_running: bool) -> None:
     st.subheader(":material/inventory_2: Your workspace", anchor=False)
     cards = run_safely(model_cards, workspace()) or []
     if not cards and demo_running:
-        st.info("The demo is filling it: models appear here as its steps finish.", icon=":material/hourglass_top:")
+        st.info(
+            "The demo is filling it: models appear here as its steps finish.", icon=":material/hourglass_top:"
+        )
         return
     if not cards:
         st.info(

@@ -38,7 +38,11 @@ def _progress_text(record: JobRecord) -> str:
 
 
 def _label(record: JobRecord) -> str:
-    parts = [f"**{safe(record.title)}**", KINDS.get(record.kind, safe(record.kind)), safe(_progress_text(record))]
+    parts = [
+        f"**{safe(record.title)}**",
+        KINDS.get(record.kind, safe(record.kind)),
+        safe(_progress_text(record)),
+    ]
     if record.duration is not None:
         parts.append(format_duration(record.duration))
     parts.append(fmt_time(record.created))
@@ -75,7 +79,13 @@ def _job_row(record: JobRecord) -> None:
         cols = st.columns([4, 1], vertical_alignment="center")
         cols[0].caption(f"`{record.id}` · {safe(record.kind)} · {' · '.join(times)}")
         if record.state.active:
-            cols[1].button("Cancel", icon=":material/stop_circle:", key=f"cancel-{record.id}", on_click=_act, args=(jobs().cancel, record.id))
+            cols[1].button(
+                "Cancel",
+                icon=":material/stop_circle:",
+                key=f"cancel-{record.id}",
+                on_click=_act,
+                args=(jobs().cancel, record.id),
+            )
         else:
             cols[1].button("Remove", icon=":material/delete:", key=f"remove-{record.id}",
                            help="Remove this record and its log; results and variants it made stay",
@@ -84,7 +94,11 @@ def _job_row(record: JobRecord) -> None:
         with tabs[0]:
             st.json(record.config, expanded=2)
         with tabs[1]:
-            log = jobs().log_tail(record.id, lines=60) if record.state.active else _finished_log(record.id, record.finished)
+            log = (
+                jobs().log_tail(record.id, lines=60)
+                if record.state.active
+                else _finished_log(record.id, record.finished)
+            )
             if log:
                 st.code(log, language=None)
             else:
@@ -107,7 +121,12 @@ def _job_list(states: list[str], kinds: list[str], polling: bool) -> None:
     cols[0].metric("Running", counts[JobState.RUNNING], border=True)
     cols[1].metric("Queued", counts[JobState.QUEUED], border=True)
     cols[2].metric("Succeeded", counts[JobState.SUCCEEDED], border=True)
-    stopped = counts[JobState.FAILED] + counts[JobState.CANCELLED] + counts[JobState.INTERRUPTED] + counts[JobState.DAMAGED]
+    stopped = (
+        counts[JobState.FAILED]
+        + counts[JobState.CANCELLED]
+        + counts[JobState.INTERRUPTED]
+        + counts[JobState.DAMAGED]
+    )
     cols[3].metric("Failed or stopped", stopped, border=True)
     error = st.session_state.pop(state.JOBS_ERROR, None)
     if error:
@@ -144,4 +163,6 @@ chosen_kinds = filters[1].pills(
 active = any(r.state.active for r in records)
 st.caption("Newest first; no filter means all; a percentage is the current step's. "
            + ("Refreshing every 2 s while a job is active." if active else "Jobs run one at a time, oldest first."))  # fmt: skip
-st.fragment(run_every=POLL_SECONDS if active else None)(_job_list)(list(chosen_states or []), list(chosen_kinds or []), active)
+st.fragment(run_every=POLL_SECONDS if active else None)(_job_list)(
+    list(chosen_states or []), list(chosen_kinds or []), active
+)

@@ -130,7 +130,9 @@ def _pick(label: str, ids: list[str], titles: dict[str, str], key: str) -> str:
 def _convert_card(spec) -> None:
     with st.container(border=True):
         st.markdown("**:material/sync_alt: Convert**")
-        targets, route = _conversion_options(f"convert-{spec.id}", has_torch=spec.has_torch, onnx=spec.architecture != "ir")
+        targets, route = _conversion_options(
+            f"convert-{spec.id}", has_torch=spec.has_torch, onnx=spec.architecture != "ir"
+        )
         latest = jobs().latest("convert", model_id=spec.id)
         busy = latest is not None and latest.state.active
         if st.button(
@@ -166,7 +168,9 @@ def _import_panel(record: JobRecord | None) -> None:
         return
     st.markdown(job_status_line(record))
     if record.state in (JobState.FAILED, JobState.DAMAGED):
-        error = in_user_terms(record.error or "the import failed; see its log on Jobs", record.config.get("uploaded_as"))
+        error = in_user_terms(
+            record.error or "the import failed; see its log on Jobs", record.config.get("uploaded_as")
+        )
         st.error(safe(error), icon=":material/error:")
     elif record.state != JobState.SUCCEEDED:
         st.warning(safe(record.message or record.state.value), icon=":material/warning:")
@@ -188,9 +192,12 @@ def _save(uploads: list, suffixes: tuple[str, ...]) -> tuple[list[str], dict[str
     return [str(p) for p in paths], {p.name: u.name for p, u in zip(paths, uploads, strict=True)}
 
 
-def _submit_import(block: dict, targets: list[str], route: str, title: str, uploaded_as: dict | None = None) -> None:
+def _submit_import(
+    block: dict, targets: list[str], route: str, title: str, uploaded_as: dict | None = None
+) -> None:
     if not targets:
-        raise InputError("choose at least one of FP32, FP16 or ONNX Runtime FP32")
+        msg = "choose at least one of FP32, FP16 or ONNX Runtime FP32"
+        raise InputError(msg)
     config = {"model_id": block["name"], "variants": targets, "route": route, "import": block}
     if uploaded_as:
         config["uploaded_as"] = uploaded_as
@@ -200,7 +207,9 @@ def _submit_import(block: dict, targets: list[str], route: str, title: str, uplo
 def _bundled(specs: list):
     bundled = [s for s in specs if s.source == "bundled"]
     spec = _by_id(bundled)[_pick("Model", [s.id for s in bundled], _titles(bundled), "models-pick-bundled")]
-    st.caption(f"{spec.description} Licence: {spec.license}. Weights ship inside a Python package: no download.")
+    st.caption(
+        f"{spec.description} Licence: {spec.license}. Weights ship inside a Python package: no download."
+    )
     _convert_card(spec)
     return spec
 
@@ -208,7 +217,9 @@ def _bundled(specs: list):
 def _torchvision(specs: list):
     ids = {model_id_of(a) for a in TORCHVISION_ARCHITECTURES}
     archs = [s for s in specs if s.id in ids]
-    spec = _by_id(archs)[_pick("Architecture", [s.id for s in archs], _titles(archs), "models-pick-torchvision")]
+    spec = _by_id(archs)[
+        _pick("Architecture", [s.id for s in archs], _titles(archs), "models-pick-torchvision")
+    ]
     if spec.trained:
         st.caption(f"{spec.description} Licence: {spec.license}.")
         _convert_card(spec)
@@ -243,24 +254,36 @@ def _torchvision(specs: list):
                 help="torch.save(model.state_dict(), 'weights.pt'); loaded with weights_only=True, so pickled whole "
                 "models are refused.",
             )
-        suggested = free_model_name(workspace(), f"{spec.id}-{'untrained' if untrained else 'custom'}", _pending())
+        suggested = free_model_name(
+            workspace(), f"{spec.id}-{'untrained' if untrained else 'custom'}", _pending()
+        )
         name = st.text_input(
             "Name of the new model", value=suggested, key=f"tv-name-{spec.id}-{way}",
             help="Lowercase letters, digits, '.', '_' or '-'",
         )  # fmt: skip
         targets, route = _conversion_options(f"tv-{spec.id}")
-        if st.button("Import and convert", type="primary", icon=":material/play_arrow:", key=f"tv-go-{spec.id}"):
+        if st.button(
+            "Import and convert", type="primary", icon=":material/play_arrow:", key=f"tv-go-{spec.id}"
+        ):
             try:
                 name = check_new_model_name(workspace(), name, _pending())
                 if untrained:
                     files, uploaded_as = [], {}
                 elif upload is None:
-                    raise InputError("choose a .pt or .pth state dict first, or pick the untrained way")
+                    msg = "choose a .pt or .pth state dict first, or pick the untrained way"
+                    raise InputError(msg)
                 else:
                     files, uploaded_as = _save([upload], (".pt", ".pth"))
-                block = {"name": name, "files": files, "architecture": spec.architecture, "untrained": untrained}
+                block = {
+                    "name": name,
+                    "files": files,
+                    "architecture": spec.architecture,
+                    "untrained": untrained,
+                }
                 what = "untrained" if untrained else f"with {upload.name}"
-                _submit_import(block, targets, route, f"Import {spec.short_title} {what} as {name}", uploaded_as)
+                _submit_import(
+                    block, targets, route, f"Import {spec.short_title} {what} as {name}", uploaded_as
+                )
             except CoreError as exc:
                 show_error(exc)
             else:
@@ -297,9 +320,14 @@ def _upload(titles: dict[str, str]) -> None:
             one = st.file_uploader("State dict", type=["pt", "pth"], key="up-file-pt")
             suffixes, files = (".pt", ".pth"), [one] if one else []
         else:
-            block["labels"] = cols[0].selectbox("Labels", list(LABELS), format_func=LABELS.get, key="up-labels")
+            block["labels"] = cols[0].selectbox(
+                "Labels", list(LABELS), format_func=LABELS.get, key="up-labels"
+            )
             block["preprocess"] = cols[1].selectbox(
-                "Preprocessing", list(PREPROCESS_PRESETS), format_func=lambda p: PRESET_HELP.get(p, p), key="up-preprocess"
+                "Preprocessing",
+                list(PREPROCESS_PRESETS),
+                format_func=lambda p: PRESET_HELP.get(p, p),
+                key="up-preprocess",
             )
             if kind == "onnx":
                 one = st.file_uploader(
@@ -321,13 +349,16 @@ def _upload(titles: dict[str, str]) -> None:
             try:
                 new_name = check_new_model_name(workspace(), name, _pending())
                 if not files:
-                    raise InputError("choose the model file(s) to upload first")
+                    msg = "choose the model file(s) to upload first"
+                    raise InputError(msg)
                 if kind == "ir":
                     ir_pair([f.name for f in files])
                 saved, uploaded_as = _save(files, suffixes)
                 block.update(name=new_name, files=saved)
                 shown = " + ".join(f.name for f in files)
-                _submit_import(block, targets, route, f"Import {shown} as {new_name} and convert", uploaded_as)
+                _submit_import(
+                    block, targets, route, f"Import {shown} as {new_name} and convert", uploaded_as
+                )
             except CoreError as exc:
                 show_error(exc)
             else:
@@ -352,7 +383,9 @@ def _remove(model_id: str, variant_id: str) -> None:
     except CoreError as exc:
         st.session_state[state.MODELS_ERROR] = str(exc)
     else:
-        st.session_state[state.MODELS_NOTICE] = f"{model_id} {variant_id} moved to history; no other variant was touched"
+        st.session_state[state.MODELS_NOTICE] = (
+            f"{model_id} {variant_id} moved to history; no other variant was touched"
+        )
 
 
 def _rename(model_id: str, variant_id: str, key: str) -> None:
@@ -367,7 +400,11 @@ def _rename(model_id: str, variant_id: str, key: str) -> None:
 
 def _variant_row(variant: Variant, fp32: Variant | None) -> None:
     size = variant.size_bytes
-    share = f" · {size / fp32.size_bytes:.0%} of FP32" if fp32 is not None and variant.id != "fp32" and fp32.size_bytes else ""
+    share = (
+        f" · {size / fp32.size_bytes:.0%} of FP32"
+        if fp32 is not None and variant.id != "fp32" and fp32.size_bytes
+        else ""
+    )
     cols = st.columns([2.2, 3.4, 1.2, 1.2, 1.2], vertical_alignment="center")
     cols[0].markdown(f"**{safe(variant.title)}**  \n{fmt_mib(size)}{share}")
     versions = variant.recipe.versions or variant.manifest.get("versions") or {}
@@ -386,7 +423,9 @@ def _variant_row(variant: Variant, fp32: Variant | None) -> None:
     )
     rename_key = f"rn-name-{variant.model_id}-{variant.id}"
     with cols[3].popover("Rename", icon=":material/edit:", key=f"rn-{variant.model_id}-{variant.id}"):
-        st.text_input("New name", value=variant.id, key=rename_key, help="Lowercase letters, digits, '.', '_' or '-'")
+        st.text_input(
+            "New name", value=variant.id, key=rename_key, help="Lowercase letters, digits, '.', '_' or '-'"
+        )
         st.caption("Results saved under the old name keep pointing at this variant.")
         st.button("Rename", type="primary", on_click=_rename, args=(variant.model_id, variant.id, rename_key),
                   key=f"rn-yes-{variant.model_id}-{variant.id}")  # fmt: skip
@@ -427,7 +466,11 @@ def _model_card(model_id: str, spec) -> None:
         else:
             published = "none published"
         facts = (
-            ("Parameters", _params_text(with_params.get("parameters")), "floating-point weights in the OpenVINO model"),
+            (
+                "Parameters",
+                _params_text(with_params.get("parameters")),
+                "floating-point weights in the OpenVINO model",
+            ),
             ("Input", _shape_text(shape), "batch × channels × height × width"),
             ("Labels", _labels_text(spec) if spec is not None else "—", None),
             ("Published top-1", published, "the original checkpoint's figure, not measured here"),
@@ -445,18 +488,24 @@ def _model_card(model_id: str, spec) -> None:
         elif spec is not None and spec.published_source:
             st.caption(f"Published accuracy: {spec.published_source}. Measure your own on **Accuracy**.")
         if spec is not None and spec.has_torch:
-            st.caption(":material/deployed_code: **PyTorch** (the reference): the model itself, run eagerly; not a file here.")
+            st.caption(
+                ":material/deployed_code: **PyTorch** (the reference): the model itself, run eagerly; not a file here."
+            )
         if not stored and not missing:
             st.caption(":material/hourglass_empty: Not converted yet: convert it above.")
         fp32 = next((v for v in stored if v.id == "fp32"), None)
         for variant in stored:
             _variant_row(variant, fp32)
         if stored and not any(v.format.value == "int8" for v in stored):
-            st.page_link("app_pages/quantize.py", label="Make an INT8 variant on Quantize", icon=":material/compress:")
+            st.page_link(
+                "app_pages/quantize.py", label="Make an INT8 variant on Quantize", icon=":material/compress:"
+            )
         history = workspace().history(model_id)
         if history:
             listed = ", ".join(f"{vid} ({stamp[:8]})" for vid, stamp, _ in history[:6])
-            st.caption(f":material/history: In history (restorable from models/{model_id}/.history/): {safe(listed)}")
+            st.caption(
+                f":material/history: In history (restorable from models/{model_id}/.history/): {safe(listed)}"
+            )
 
 
 def _cards(selected: str | None, by_id: dict) -> None:
@@ -488,7 +537,9 @@ page_setup(
 with st.spinner("Reading the model list…"):
     specs = run_safely(model_specs) or []
 by_id = _by_id(specs)
-builtin_ids = {s.id for s in specs if s.source == "bundled"} | {model_id_of(a) for a in TORCHVISION_ARCHITECTURES}
+builtin_ids = {s.id for s in specs if s.source == "bundled"} | {
+    model_id_of(a) for a in TORCHVISION_ARCHITECTURES
+}
 options = [k for k in SOURCES if k != "yours" or any(s.id not in builtin_ids for s in specs)]
 current = st.session_state.get(state.MODEL)
 if state.MODELS_SOURCE not in st.session_state or st.session_state[state.MODELS_SOURCE] not in options:

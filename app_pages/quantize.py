@@ -29,7 +29,11 @@ PRESETS = {
 
 
 def _domain(spec) -> str:
-    return "mnist" if spec is not None and (spec.labels == "mnist" or spec.preprocess.channels == 1) else "imagenet"
+    return (
+        "mnist"
+        if spec is not None and (spec.labels == "mnist" or spec.preprocess.channels == 1)
+        else "imagenet"
+    )
 
 
 def _sources(spec) -> dict[str, tuple[str, str]]:
@@ -143,14 +147,20 @@ def settings_form(model_id: str, spec) -> dict | None:
             "Drop is", ["absolute", "relative"], key="q-drop-type",
             format_func=lambda v: "points (absolute)" if v == "absolute" else "% (relative)",
         )  # fmt: skip
-        evaluation_sets = {r: DATASETS[r].title for r in builtin_refs(Purpose.EVALUATION, domain=_domain(spec))}
+        evaluation_sets = {
+            r: DATASETS[r].title for r in builtin_refs(Purpose.EVALUATION, domain=_domain(spec))
+        }
         evaluation_sets[UPLOAD] = "Your labelled images (.zip, one folder per class)"
         validation = c3.selectbox(
             "Labelled validation set", list(evaluation_sets), format_func=evaluation_sets.get, key=f"q-validation-{model_id}",
             help="Accuracy control needs labels. Built-in sets never overlap their calibration images.",
         )  # fmt: skip
-        validation_zip = c3.file_uploader("Labelled .zip (for 'Your labelled images')", type=["zip"], key="q-validation-zip")
-        submitted = st.form_submit_button("Quantize to INT8", type="primary", icon=":material/compress:", width="stretch")
+        validation_zip = c3.file_uploader(
+            "Labelled .zip (for 'Your labelled images')", type=["zip"], key="q-validation-zip"
+        )
+        submitted = st.form_submit_button(
+            "Quantize to INT8", type="primary", icon=":material/compress:", width="stretch"
+        )
     if not submitted:
         return None
     return {
@@ -175,7 +185,8 @@ def build_config(model_id: str, source: str, uploaded, choices: dict) -> dict:
 
     if source == UPLOAD:
         if uploaded is None:
-            raise InputError("choose a .zip of calibration images first, or pick a built-in set")
+            msg = "choose a .zip of calibration images first, or pick a built-in set"
+            raise InputError(msg)
         calibration = str(save_upload(uploaded, suffixes=(".zip",)))
     else:
         calibration = source
@@ -198,19 +209,24 @@ def build_config(model_id: str, source: str, uploaded, choices: dict) -> dict:
         validation = choices["validation"]
         if validation == UPLOAD:
             if choices["validation_zip"] is None:
-                raise InputError(
+                msg = (
                     "accuracy control needs a labelled validation set: upload a .zip with one folder per class, or "
                     "choose a built-in set"
                 )
+                raise InputError(msg)
             validation = str(save_upload(choices["validation_zip"], suffixes=(".zip",)))
-        config.update(max_drop=choices["max_drop"] / 100, drop_type=choices["drop_type"], validation=validation)
+        config.update(
+            max_drop=choices["max_drop"] / 100, drop_type=choices["drop_type"], validation=validation
+        )
     QuantizeConfig(**{**config, "ignored_scope": tuple(config["ignored_scope"])}).check()
     return config
 
 
 def submit_quantize(model_id: str, title: str, source: str, uploaded, choices: dict):
     config = build_config(model_id, source, uploaded, choices)
-    origin = f" · calibration {uploaded.name}" if source == UPLOAD and uploaded is not None else f" · {source}"
+    origin = (
+        f" · calibration {uploaded.name}" if source == UPLOAD and uploaded is not None else f" · {source}"
+    )
     runtime = "ONNX Runtime" if choices["backend"] == "onnxruntime" else "OpenVINO"
     return jobs().submit("quantize", config, title=f"Quantize {title} to INT8 ({runtime}){origin}")
 
@@ -247,7 +263,10 @@ def accuracy_card(model_id: str, variant: Variant, parent: str) -> None:
             )
             kept = control.get("kept_in_float") or []
             if kept:
-                st.caption(f"NNCF kept {len(kept)} layer(s) in floating point: {safe(', '.join(kept[:8]))}" + (" …" if len(kept) > 8 else ""))
+                st.caption(
+                    f"NNCF kept {len(kept)} layer(s) in floating point: {safe(', '.join(kept[:8]))}"
+                    + (" …" if len(kept) > 8 else "")
+                )
                 st.button("Use them as the ignored scope of the next run", icon=":material/tune:", on_click=_use_as_ignored,
                           args=(model_id, kept), key=f"q-use-kept-{variant.id}")  # fmt: skip
             return
@@ -286,8 +305,10 @@ def latency_card(model_id: str, title: str, variant: Variant, parent: str) -> No
             c2.metric(
                 f"{mine.title} median",
                 fmt_ms(mine.median_ms),
-                delta=(f"{comp.text()} faster" if comp.ratio >= 1 else f"{1 / comp.ratio:.1f}× slower") + ("" if comp.stable else " · unstable")
-                if comp else None,
+                delta=(f"{comp.text()} faster" if comp.ratio >= 1 else f"{1 / comp.ratio:.1f}× slower")
+                + ("" if comp.stable else " · unstable")
+                if comp
+                else None,
                 delta_color=("normal" if comp.ratio >= 1 else "inverse") if comp and comp.stable else "off",
             )
             machine = result.machine.get("brand") if result.machine else result.device_name
@@ -297,9 +318,13 @@ def latency_card(model_id: str, title: str, variant: Variant, parent: str) -> No
                 f"batch 1, {mine.hint or 'latency'} hint · range over the rounds in brackets"
             )
             if not comp or not comp.stable:
-                st.warning("This run was unstable (the machine was busy): measure again.", icon=":material/warning:")
+                st.warning(
+                    "This run was unstable (the machine was busy): measure again.", icon=":material/warning:"
+                )
             if (variant.created or "") > result.created:
-                st.warning("Measured before this INT8 variant was made: measure again.", icon=":material/history:")
+                st.warning(
+                    "Measured before this INT8 variant was made: measure again.", icon=":material/history:"
+                )
         elif not (job and job.state.active):
             st.caption(f"No benchmark run measured {parent} and {variant.id} together yet.")
         if job and job.state != JobState.SUCCEEDED:
@@ -309,7 +334,9 @@ def latency_card(model_id: str, title: str, variant: Variant, parent: str) -> No
         label = "Measure both again (one run)" if result else "Measure both now (one run, 3 s each)"
         if st.button(label, icon=":material/timer:", key=f"q-measure-{variant.id}"):
             config = {"model_id": model_id, "variants": [parent, variant.id], "seconds": 3}
-            if run_safely(jobs().submit, "benchmark", config, title=f"Latency of {title}: {parent} vs {variant.id}"):
+            if run_safely(
+                jobs().submit, "benchmark", config, title=f"Latency of {title}: {parent} vs {variant.id}"
+            ):
                 st.rerun()
 
 
@@ -319,7 +346,10 @@ def results(model_id: str, title: str) -> None:
 
     int8s = [v for v in workspace().variants(model_id) if v.format.value == "int8"]
     if not int8s:
-        st.info("No INT8 variant yet. Choose calibration data and settings above, then **Quantize to INT8**.", icon=":material/info:")
+        st.info(
+            "No INT8 variant yet. Choose calibration data and settings above, then **Quantize to INT8**.",
+            icon=":material/info:",
+        )
         return
     latest = jobs().latest("quantize", model_id=model_id, where=lambda r: r.state == JobState.SUCCEEDED)
     newest = (latest.result or {}).get("variant") if latest else None
@@ -343,8 +373,19 @@ def results(model_id: str, title: str) -> None:
         c1.metric("Size on disk", f"{mib:.2f} MiB", border=True, height="stretch")
     c2.metric("Quantized layers", quantized_layer_count(variant), border=True, height="stretch",
               help="FakeQuantize nodes (OpenVINO) or QuantizeLinear nodes (ONNX Runtime): layers that run in 8-bit.")  # fmt: skip
-    c3.metric("Calibration images", calibration.get("size", "?"), help=calibration.get("description") or None, border=True, height="stretch")
-    c4.metric("Time taken", format_duration(recipe.seconds) if recipe.seconds else "—", border=True, height="stretch")
+    c3.metric(
+        "Calibration images",
+        calibration.get("size", "?"),
+        help=calibration.get("description") or None,
+        border=True,
+        height="stretch",
+    )
+    c4.metric(
+        "Time taken",
+        format_duration(recipe.seconds) if recipe.seconds else "—",
+        border=True,
+        height="stretch",
+    )
     left, right = st.columns(2)
     with left:
         accuracy_card(model_id, variant, parent_id)
@@ -353,7 +394,9 @@ def results(model_id: str, title: str) -> None:
     for note in recipe.notes:
         st.info(safe(note), icon=":material/info:")
     with st.expander("The full recipe of this variant", icon=":material/description:"):
-        st.markdown(f"**Calibration:** {safe(calibration.get('name'))} ({calibration.get('size')} images)  \n{safe(calibration.get('description') or '')}")
+        st.markdown(
+            f"**Calibration:** {safe(calibration.get('name'))} ({calibration.get('size')} images)  \n{safe(calibration.get('description') or '')}"
+        )
         st.json(recipe.to_dict(), expanded=1)
         st.caption(f"Saved in {variant.folder}")
 
@@ -372,7 +415,10 @@ if model_id:
         st.warning("This model has random weights: INT8 still shows size and speed, but there is no accuracy to keep.",
                    icon=":material/warning:")  # fmt: skip
     if "fp32" not in stored:
-        st.info("There is no FP32 variant yet: the job converts it first (a few seconds more).", icon=":material/info:")
+        st.info(
+            "There is no FP32 variant yet: the job converts it first (a few seconds more).",
+            icon=":material/info:",
+        )
     left, right = st.columns([2, 3], gap="medium")
     with left:
         source, uploaded = calibration_source(model_id, spec)

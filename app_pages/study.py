@@ -49,29 +49,47 @@ def study_form(spec) -> None:
         else:
             st.caption(":material/schedule: Distilled images take about a second per optimisation step on two cores (50 steps per "
                        "batch of 16 images); they are made once and kept.")  # fmt: skip
-        uploaded = st.file_uploader("Your calibration images (.zip), for 'your images'", type=["zip"], key=f"study-zip-{spec.id}")
+        uploaded = st.file_uploader(
+            "Your calibration images (.zip), for 'your images'", type=["zip"], key=f"study-zip-{spec.id}"
+        )
         c1, c2 = st.columns([3, 2])
         counts = c1.pills("Calibration images per source", COUNT_CHOICES, selection_mode="multi", default=list(DEFAULT_COUNTS),
                           key=f"study-counts-{spec.id}")  # fmt: skip
-        evaluation_sets = {r: DATASETS[r].title for r in builtin_refs(Purpose.EVALUATION, domain=domain) if DATASETS[r].labelled}
-        dataset = c2.selectbox("Labelled evaluation set", list(evaluation_sets), format_func=evaluation_sets.get, key=f"study-eval-{spec.id}")
+        evaluation_sets = {
+            r: DATASETS[r].title
+            for r in builtin_refs(Purpose.EVALUATION, domain=domain)
+            if DATASETS[r].labelled
+        }
+        dataset = c2.selectbox(
+            "Labelled evaluation set",
+            list(evaluation_sets),
+            format_func=evaluation_sets.get,
+            key=f"study-eval-{spec.id}",
+        )
         steps = len(sources) * len(counts or [])
         st.caption(f"{steps} quantizations, each evaluated next to FP32 on the same images; every INT8 model is kept as a variant "
                    "named after its recipe (int8-fractal-30).")  # fmt: skip
-        submitted = st.form_submit_button("Run the study", type="primary", icon=":material/play_arrow:", width="stretch")
+        submitted = st.form_submit_button(
+            "Run the study", type="primary", icon=":material/play_arrow:", width="stretch"
+        )
     if not submitted:
         return
     try:
         chosen = list(sources)
         if UPLOAD in chosen:
             if uploaded is None:
-                raise CoreError("choose a .zip of calibration images for 'your images', or untick it")
+                msg = "choose a .zip of calibration images for 'your images', or untick it"
+                raise CoreError(msg)
             chosen[chosen.index(UPLOAD)] = str(save_upload(uploaded, suffixes=(".zip",)))
         from core.study import StudyConfig
 
         config = {"model_id": spec.id, "sources": chosen, "counts": sorted(counts or []), "dataset": dataset}
         StudyConfig(**{**config, "sources": tuple(chosen), "counts": tuple(config["counts"])}).check()
-        jobs().submit("study", config, title=f"Calibration study of {spec.short_title}: {len(chosen)} sources × {len(config['counts'])} counts")
+        jobs().submit(
+            "study",
+            config,
+            title=f"Calibration study of {spec.short_title}: {len(chosen)} sources × {len(config['counts'])} counts",
+        )
     except CoreError as exc:
         show_error(exc)
 
@@ -94,8 +112,12 @@ def render(study: StudyResult) -> None:
                 "images": r.count,
                 "variant": r.variant or f"{r.status}: {r.reason}",
                 "top-1": fmt_pct(r.top1),
-                "top-1 95 % CI": f"{r.top1_ci95[0] * 100:.1f}–{r.top1_ci95[1] * 100:.1f} %" if r.top1_ci95 else "—",
-                "vs FP32": f"{(r.top1 - fp32['top1']) * 100:+.1f} pts" if r.top1 is not None and fp32.get("top1") is not None else "—",
+                "top-1 95 % CI": f"{r.top1_ci95[0] * 100:.1f}–{r.top1_ci95[1] * 100:.1f} %"
+                if r.top1_ci95
+                else "—",
+                "vs FP32": f"{(r.top1 - fp32['top1']) * 100:+.1f} pts"
+                if r.top1 is not None and fp32.get("top1") is not None
+                else "—",
                 "top-5": fmt_pct(r.top5),
                 "same top-1 as FP32": fmt_pct(r.agreement),
                 "top-5 overlap": fmt_pct(r.top5_overlap),
@@ -138,7 +160,10 @@ picked = pick_converted_model(top[0])
 if picked is not None:
     spec, _ = picked
     if not spec.trained:
-        st.error(f"**{safe(spec.title)}** is untrained: it has no accuracy to keep, so there is nothing to study.", icon=":material/block:")
+        st.error(
+            f"**{safe(spec.title)}** is untrained: it has no accuracy to keep, so there is nothing to study.",
+            icon=":material/block:",
+        )
     else:
         study_form(spec)
         record = jobs().latest("study", model_id=spec.id)

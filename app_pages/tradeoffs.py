@@ -39,10 +39,14 @@ def filters(model_options: list[str], titles: dict, batches: list[int]) -> dict:
                         help="By default the recommendation stays within 1 point of the most accurate variant, so it never "
                         "trades real accuracy for speed unless you ask.")  # fmt: skip
         if mode == "within":
-            within = c2.number_input("Points below the best", min_value=0.0, max_value=100.0, value=1.0, step=0.5, key="t-within")
+            within = c2.number_input(
+                "Points below the best", min_value=0.0, max_value=100.0, value=1.0, step=0.5, key="t-within"
+            )
             floor = None
         else:
-            floor = c2.number_input("Top-1 at least (%)", min_value=0.0, max_value=100.0, value=70.0, step=0.5, key="t-floor")
+            floor = c2.number_input(
+                "Top-1 at least (%)", min_value=0.0, max_value=100.0, value=70.0, step=0.5, key="t-floor"
+            )
             within = 1.0
         budget = c3.number_input("Latency budget (ms)", min_value=0.0, value=None, step=1.0, placeholder="no budget", key="t-budget",
                                  help="Only points whose median latency is within this budget qualify.")  # fmt: skip
@@ -63,11 +67,23 @@ def recommendation(rec) -> None:
     p = rec.point
     st.success(f"**Recommended: {safe(p.label)}**  \n{safe(rec.reason)}", icon=":material/recommend:")
     c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Median latency", f"{p.latency_ms:.3g} ms", border=True, help=f"executed as {p.benchmark.get('executed_as') or '?'}")
+    c1.metric(
+        "Median latency",
+        f"{p.latency_ms:.3g} ms",
+        border=True,
+        help=f"executed as {p.benchmark.get('executed_as') or '?'}",
+    )
     ci = f"95 % interval {p.top1_ci95[0]:.1%}–{p.top1_ci95[1]:.1%}" if p.top1_ci95 else None
     c2.metric("Top-1", f"{p.top1:.1%}", help=ci, border=True)
-    c3.metric("Throughput", f"{p.throughput_fps:,.0f} img/s" if p.throughput_fps is not None else "—", border=True)
-    c4.metric("Size", f"{p.size_mib:.2f} MiB" if p.size_mib is not None else "—", help="model files on disk", border=True)
+    c3.metric(
+        "Throughput", f"{p.throughput_fps:,.0f} img/s" if p.throughput_fps is not None else "—", border=True
+    )
+    c4.metric(
+        "Size",
+        f"{p.size_mib:.2f} MiB" if p.size_mib is not None else "—",
+        help="model files on disk",
+        border=True,
+    )
 
 
 def warnings(found, chosen: dict) -> None:
@@ -76,10 +92,23 @@ def warnings(found, chosen: dict) -> None:
         listed = "; ".join(f"{fmt_time(r['created'])}: {', '.join(r['variants'])}" for r in runs)
         st.info(f"**{safe(model_id)}**: latencies come from {len(runs)} benchmark runs ({safe(listed)}). Ratios between "
                 "runs compare different moments of the machine.", icon=":material/call_split:")  # fmt: skip
-        if st.button(f"Measure all variants of {model_id} again, in one run", icon=":material/replay:", key=f"t-again-{model_id}"):
-            variants = sorted({p.variant for p in found.points if p.model_id == model_id and p.latency_ms is not None})
-            config = {"model_id": model_id, "variants": variants, "batch": chosen["batch"], "hint": chosen["hint"] or "latency"}
-            if run_safely(jobs().submit, "benchmark", config, title=f"Benchmark {model_id}: all variants in one run"):
+        if st.button(
+            f"Measure all variants of {model_id} again, in one run",
+            icon=":material/replay:",
+            key=f"t-again-{model_id}",
+        ):
+            variants = sorted(
+                {p.variant for p in found.points if p.model_id == model_id and p.latency_ms is not None}
+            )
+            config = {
+                "model_id": model_id,
+                "variants": variants,
+                "batch": chosen["batch"],
+                "hint": chosen["hint"] or "latency",
+            }
+            if run_safely(
+                jobs().submit, "benchmark", config, title=f"Benchmark {model_id}: all variants in one run"
+            ):
                 st.toast("Benchmark queued; follow it on Jobs.", icon=":material/speed:")
     unstable = found.unstable
     if unstable:
@@ -112,7 +141,9 @@ def incomplete(points) -> None:
     with st.container(border=True):
         st.markdown("**:material/visibility_off: Not on the chart**")
         st.caption("These points lack a latency or an accuracy, so they cannot be placed or recommended.")
-        st.markdown("\n".join(f"- **{safe(p.label)}**: {safe('; '.join(p.notes) or 'incomplete')}" for p in missing))
+        st.markdown(
+            "\n".join(f"- **{safe(p.label)}**: {safe('; '.join(p.notes) or 'incomplete')}" for p in missing)
+        )
 
 
 def table(points) -> None:
@@ -187,13 +218,27 @@ def page() -> None:
     found = collect(ws, model_ids=chosen["models"], hint=chosen["hint"], batch=chosen["batch"])
     points = list(found.points)
     if not points:
-        st.info("No benchmark or evaluation matches these filters; try another hint or batch.", icon=":material/filter_alt_off:")
+        st.info(
+            "No benchmark or evaluation matches these filters; try another hint or batch.",
+            icon=":material/filter_alt_off:",
+        )
         return
     front = pareto_front(points)
-    rec = recommend(points, min_top1=chosen["min_top1"], max_latency_ms=chosen["max_latency_ms"], within_points=chosen["within"])
+    rec = recommend(
+        points,
+        min_top1=chosen["min_top1"],
+        max_latency_ms=chosen["max_latency_ms"],
+        within_points=chosen["within"],
+    )
     recommendation(rec)
     warnings(found, chosen)
-    fig = tradeoff_figure(points, front=front, recommended=rec.point, min_top1=rec.floor, max_latency_ms=chosen["max_latency_ms"])
+    fig = tradeoff_figure(
+        points,
+        front=front,
+        recommended=rec.point,
+        min_top1=rec.floor,
+        max_latency_ms=chosen["max_latency_ms"],
+    )
     st.plotly_chart(fig, key="t-chart", config={"displaylogo": False})
     st.caption(figure_caption(points))
     incomplete(points)

@@ -74,17 +74,23 @@ class BenchmarkConfig:
         parse_option(Hint, self.hint, "hint")
         parse_option(ExecutionPrecision, self.execution, "execution precision")
         if self.batch < 1:
-            raise InputError(f"batch must be at least 1, not {self.batch}")
+            msg = f"batch must be at least 1, not {self.batch}"
+            raise InputError(msg)
         if not self.seconds > 0:
-            raise InputError(f"seconds must be positive, not {self.seconds}; 10 s per variant is usual")
+            msg = f"seconds must be positive, not {self.seconds}; 10 s per variant is usual"
+            raise InputError(msg)
         if self.streams is not None and self.streams < 1:
-            raise InputError(f"streams must be at least 1, not {self.streams}; leave it empty for the hint's choice")
+            msg = f"streams must be at least 1, not {self.streams}; leave it empty for the hint's choice"
+            raise InputError(msg)
         if self.threads is not None and self.threads < 1:
-            raise InputError(f"threads must be at least 1, not {self.threads}; leave it empty for all cores")
+            msg = f"threads must be at least 1, not {self.threads}; leave it empty for all cores"
+            raise InputError(msg)
         if self.warmup < 0:
-            raise InputError(f"warm-up iterations cannot be negative ({self.warmup})")
+            msg = f"warm-up iterations cannot be negative ({self.warmup})"
+            raise InputError(msg)
         if not 1 <= self.rounds <= 50:
-            raise InputError(f"rounds must be between 1 and 50, not {self.rounds}; 5 is usual")
+            msg = f"rounds must be between 1 and 50, not {self.rounds}; 5 is usual"
+            raise InputError(msg)
 
     def options(self) -> RunOptions:
         return RunOptions(
@@ -189,7 +195,8 @@ def run_benchmark(
     spec = get_model(config.model_id, workspace)
     variants, skipped = resolve_variants(spec, workspace, config.variants, skip_missing_reference=True)
     if not variants:
-        raise InputError(f"nothing to benchmark for {spec.id}: {skipped[0]['reason']}; choose fp32, fp16 or int8")
+        msg = f"nothing to benchmark for {spec.id}: {skipped[0]['reason']}; choose fp32, fp16 or int8"
+        raise InputError(msg)
     runs = measure(
         [(spec, variant) for variant in variants],
         config,
@@ -255,7 +262,9 @@ def measure(
             clock.phase = f"round {r + 1}/{rounds} · {m.variant.id}: latency"
             clock.tick(force=True)  # name every phase, even one shorter than the throttle interval
             start = time.perf_counter()
-            slice_ms = m.prepared.latency_loop(m.batch, seconds=slice_s, min_iterations=per_round, tick=clock.tick)
+            slice_ms = m.prepared.latency_loop(
+                m.batch, seconds=slice_s, min_iterations=per_round, tick=clock.tick
+            )
             m.latency_s += time.perf_counter() - start
             m.latencies.extend(slice_ms)
             m.round_medians.append(round(float(np.median(slice_ms)), 4))
@@ -318,7 +327,8 @@ def run_grid(
     every batch of the grid has its references at the same batch.
     """
     if not batches or not streams:
-        raise InputError("a grid needs at least one batch size and one streams value")
+        msg = "a grid needs at least one batch size and one streams value"
+        raise InputError(msg)
     config.check()
     spec = get_model(config.model_id, workspace)
     variants, skipped = resolve_variants(spec, workspace, config.variants, skip_missing_reference=True)
@@ -327,7 +337,9 @@ def run_grid(
     runs: list[VariantRun] = []
     for b in batches:
         if others:
-            runs += _grid_cell(replace(config, variants=others, batch=b, streams=None), workspace, progress, f"batch {b}")
+            runs += _grid_cell(
+                replace(config, variants=others, batch=b, streams=None), workspace, progress, f"batch {b}"
+            )
         for s in streams:
             if openvino:
                 cell = replace(config, variants=openvino, batch=b, streams=s)

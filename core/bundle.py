@@ -24,14 +24,16 @@ def bundle_name(variant: Variant) -> str:
 def variant_zip(variant: Variant) -> bytes:
     """The variant's files in a zip; weights are stored, not deflated (they barely shrink)."""
     if variant.folder is None:
-        raise ModelNotFoundError(f"{variant.model_id} {variant.id} is the PyTorch reference; there is no file to download")
+        msg = f"{variant.model_id} {variant.id} is the PyTorch reference; there is no file to download"
+        raise ModelNotFoundError(msg)
     names = bundle_files(variant)
     missing = [name for name in names if not (variant.folder / name).is_file()]
     if missing:
-        raise ModelNotFoundError(
+        msg = (
             f"{variant.model_id} {variant.id} lacks {', '.join(missing)}; it was removed or replaced meanwhile: "
             "reload the page"
         )
+        raise ModelNotFoundError(msg)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for name in names:

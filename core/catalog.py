@@ -130,7 +130,8 @@ def parse_option(kind: type[E], value: object, what: str) -> E:
         if text.lower() == member.value.lower():
             return member
     choices = ", ".join(m.value for m in kind)
-    raise InputError(f"unknown {what} {text!r}; choose one of {choices}")
+    msg = f"unknown {what} {text!r}; choose one of {choices}"
+    raise InputError(msg)
 
 
 @dataclass(frozen=True)
@@ -204,7 +205,9 @@ _FAMILY = {
 }
 
 
-def variant_title(variant_id: str, backend: Backend | str | None = None, fmt: NumberFormat | str | None = None) -> str:
+def variant_title(
+    variant_id: str, backend: Backend | str | None = None, fmt: NumberFormat | str | None = None
+) -> str:
     """'INT8', 'PyTorch', 'ORT INT8', or 'INT8 · int8-noise-300' for a named variant."""
     kind = DEFAULT_VARIANTS.get(variant_id)
     if kind is not None:
@@ -212,11 +215,17 @@ def variant_title(variant_id: str, backend: Backend | str | None = None, fmt: Nu
     if backend is None or fmt is None:
         return variant_id
     backend, fmt = Backend(backend), NumberFormat(fmt)
-    head = FORMATS[fmt].title if backend == Backend.OPENVINO else f"{BACKENDS[backend].short} {FORMATS[fmt].title}"
+    head = (
+        FORMATS[fmt].title
+        if backend == Backend.OPENVINO
+        else f"{BACKENDS[backend].short} {FORMATS[fmt].title}"
+    )
     return f"{head} · {variant_id}"
 
 
-def variant_order(variant_id: str, backend: Backend | str | None = None, fmt: NumberFormat | str | None = None) -> tuple:
+def variant_order(
+    variant_id: str, backend: Backend | str | None = None, fmt: NumberFormat | str | None = None
+) -> tuple:
     """Sort key: PyTorch first, then ONNX Runtime, then OpenVINO; FP32 before FP16 before INT8;
     the default name of a kind before named ones."""
     kind = DEFAULT_VARIANTS.get(variant_id)
@@ -254,7 +263,9 @@ class DatasetInfo:
     title: str
     caption: str
     purposes: tuple[Purpose, ...]
-    domain: str  # "imagenet" | "mnist" | "any" (the label space of its labels, or any model for generated sets)
+    domain: (
+        str  # "imagenet" | "mnist" | "any" (the label space of its labels, or any model for generated sets)
+    )
     labelled: bool = False
     generated: bool = False  # made on the fly at the model's input size (count is free)
     needs_batchnorm: bool = False
@@ -269,7 +280,8 @@ def register_dataset(info: DatasetInfo) -> DatasetInfo:
     """Add a built-in set; a name (or alias) already taken is refused rather than replaced."""
     for name in (info.ref, *info.aliases):
         if name in DATASETS or any(name in other.aliases for other in DATASETS.values()):
-            raise InputError(f"a data set named {name!r} is already registered; choose another name")
+            msg = f"a data set named {name!r} is already registered; choose another name"
+            raise InputError(msg)
     DATASETS[info.ref] = info
     return info
 

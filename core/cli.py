@@ -66,7 +66,8 @@ def _percent(value: float | None, what: str) -> float | None:
     if value is None:
         return None
     if not 0 <= value <= 100:
-        raise InputError(f"{what} is in percent (0-100), not {value:g}; e.g. 70 for 70 %")
+        msg = f"{what} is in percent (0-100), not {value:g}; e.g. 70 for 70 %"
+        raise InputError(msg)
     return value / 100
 
 
@@ -113,7 +114,8 @@ def cmd_variants(args, ws: Workspace):
     spec = get_model(args.model, ws)
     if args.action == "rename":
         if not args.variant or not args.to:
-            raise InputError("rename needs --variant OLD and --to NEW")
+            msg = "rename needs --variant OLD and --to NEW"
+            raise InputError(msg)
         renamed = ws.rename_variant(spec.id, args.variant, args.to)
         if args.json:
             return renamed.describe()
@@ -121,15 +123,20 @@ def cmd_variants(args, ws: Workspace):
         return None
     if args.action == "delete":
         if not args.variant:
-            raise InputError("delete needs --variant NAME")
+            msg = "delete needs --variant NAME"
+            raise InputError(msg)
         if not args.yes:
             if not sys.stdin.isatty() or args.json:
-                raise InputError(
+                msg = (
                     f"deleting {spec.id} {args.variant} moves it to the model's history; add --yes to confirm"
                 )
-            answer = input(f"Move {spec.id} {args.variant} to history? Other variants are not touched. [y/N] ")
+                raise InputError(msg)
+            answer = input(
+                f"Move {spec.id} {args.variant} to history? Other variants are not touched. [y/N] "
+            )
             if answer.strip().lower() not in ("y", "yes"):
-                raise InputError("not deleted")
+                msg = "not deleted"
+                raise InputError(msg)
         ws.remove_variant(spec.id, args.variant)
         if args.json:
             return {"model_id": spec.id, "deleted": args.variant}
@@ -153,7 +160,8 @@ def _torchvision_variant(args, ws: Workspace) -> str:
         return args.model
     base = get_model(args.model)
     if base.source != "torchvision":
-        raise InputError(f"--untrained and --weights apply to torchvision architectures, not {args.model}")
+        msg = f"--untrained and --weights apply to torchvision architectures, not {args.model}"
+        raise InputError(msg)
     name = args.name or f"{base.id}-{'untrained' if args.untrained else 'custom'}"
     if args.untrained and name in ws.model_ids():
         return name
@@ -241,7 +249,8 @@ def _split_variants_and_images(args) -> None:
     args.precision = []
     args.images = [w for w in words if Path(w).suffix and w not in VARIANT_NAMES] + list(args.images)
     if not args.images:
-        raise InputError("no image given; name one or more image files after the options")
+        msg = "no image given; name one or more image files after the options"
+        raise InputError(msg)
 
 
 def cmd_classify(args, ws: Workspace):
@@ -348,7 +357,9 @@ EXTRA_COMMANDS: list = []  # functions (sub, add) that register more commands (s
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="print one JSON document on stdout, nothing else")
-    common.add_argument("--workspace", metavar="DIR", help=f"workspace folder (default ${ENV_VAR} or ./workspace)")
+    common.add_argument(
+        "--workspace", metavar="DIR", help=f"workspace folder (default ${ENV_VAR} or ./workspace)"
+    )
     common.add_argument("--debug", action="store_true", help="show a traceback on failure")
 
     parser = argparse.ArgumentParser(
@@ -360,7 +371,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name, func, help_text, description=None):
-        p = sub.add_parser(name, parents=[common], help=help_text, description=description or help_text, epilog=EPILOG)
+        p = sub.add_parser(
+            name, parents=[common], help=help_text, description=description or help_text, epilog=EPILOG
+        )
         p.set_defaults(func=func)
         return p
 
@@ -396,9 +409,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--model", required=True, help="model id, e.g. efficientnet-lite0 (see `models`)")
     variant_options(p, ["fp32", "fp16"])
-    p.add_argument("--route", choices=["direct", "onnx"], default="direct", help="ov.convert_model directly, or via ONNX")
-    p.add_argument("--weights", metavar="FILE.pt", help="a state dict for a torchvision architecture (loaded weights_only)")
-    p.add_argument("--untrained", action="store_true", help="random weights: latency only, never any accuracy")
+    p.add_argument(
+        "--route", choices=["direct", "onnx"], default="direct", help="ov.convert_model directly, or via ONNX"
+    )
+    p.add_argument(
+        "--weights",
+        metavar="FILE.pt",
+        help="a state dict for a torchvision architecture (loaded weights_only)",
+    )
+    p.add_argument(
+        "--untrained", action="store_true", help="random weights: latency only, never any accuracy"
+    )
     p.add_argument("--name", help="id for the new model made by --weights/--untrained")
 
     p = add("import", cmd_import, "import a model file (state dict, ONNX or IR) and convert it")
@@ -436,27 +457,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="name of the new variant (default: int8, then named after the recipe)")
     p.add_argument("--replace", action="store_true", help="with --name: replace a variant of that name")
     p.add_argument("--preset", choices=["performance", "mixed"], default="performance")
-    p.add_argument("--no-fast-bias-correction", action="store_true", help="use the slower, fuller bias correction")
+    p.add_argument(
+        "--no-fast-bias-correction", action="store_true", help="use the slower, fuller bias correction"
+    )
     p.add_argument("--model-type", choices=["transformer"], help="NNCF model type, for transformer models")
-    p.add_argument("--ignore", nargs="+", metavar="NODE", help="ignored scope: node names, re:<regex> or type:<OpType>")
-    p.add_argument("--max-drop", type=float, help="accuracy control: largest accepted drop, in points (1 = one point)")
+    p.add_argument(
+        "--ignore", nargs="+", metavar="NODE", help="ignored scope: node names, re:<regex> or type:<OpType>"
+    )
+    p.add_argument(
+        "--max-drop", type=float, help="accuracy control: largest accepted drop, in points (1 = one point)"
+    )
     p.add_argument("--drop-type", choices=["absolute", "relative"], default="absolute")
-    p.add_argument("--validation", help="labelled set for accuracy control: builtin:mnist | FILE.zip | DIR | FILE.csv")
+    p.add_argument(
+        "--validation", help="labelled set for accuracy control: builtin:mnist | FILE.zip | DIR | FILE.csv"
+    )
     p.add_argument("--validation-size", type=int, default=1000, help="validation images used (default 1000)")
 
     p = add("classify", cmd_classify, "classify images with several variants side by side")
     p.add_argument("--model", required=True)
     variant_options(p, ["torch", "fp32", "fp16", "int8"])
     p.add_argument("--top", type=int, default=5, help="how many classes to show (default 5)")
-    p.add_argument("--dataset", metavar="REF", help="classify images of a set instead of (or besides) files, e.g. builtin:imagenet-samples")
+    p.add_argument(
+        "--dataset",
+        metavar="REF",
+        help="classify images of a set instead of (or besides) files, e.g. builtin:imagenet-samples",
+    )
     p.add_argument("--limit", type=int, help="with --dataset: how many of its images (default 3)")
-    p.add_argument("--exact", action="store_true", help="the model's own resize filter on the full image (slower; default: fast)")
+    p.add_argument(
+        "--exact",
+        action="store_true",
+        help="the model's own resize filter on the full image (slower; default: fast)",
+    )
     p.add_argument("images", nargs="*", metavar="IMAGE", help="image files (JPEG, PNG, BMP, GIF, TIFF, WEBP)")
 
     p = add("evaluate", cmd_evaluate, "top-1/top-5 accuracy per variant on a labelled set, and agreement")
     p.add_argument("--model", required=True)
     variant_options(p, ["fp32", "int8"])
-    p.add_argument("--dataset", required=True, help="builtin:mnist | builtin:imagenet-samples | FILE.zip | DIR | FILE.csv")
+    p.add_argument(
+        "--dataset",
+        required=True,
+        help="builtin:mnist | builtin:imagenet-samples | FILE.zip | DIR | FILE.csv",
+    )
     p.add_argument("--limit", type=int, help="evaluate at most this many images")
 
     p = add(
@@ -471,7 +512,9 @@ def build_parser() -> argparse.ArgumentParser:
     variant_options(p, ["torch", "fp32", "int8"])
     p.add_argument("--hint", choices=["latency", "throughput"], default="latency")
     p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--seconds", type=float, default=10.0, help="time per variant, over all rounds (default 10)")
+    p.add_argument(
+        "--seconds", type=float, default=10.0, help="time per variant, over all rounds (default 10)"
+    )
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
     p.add_argument("--streams", type=int, help="NUM_STREAMS (default: chosen by the hint)")
     p.add_argument("--threads", type=int, help="inference threads (default: all cores)")
@@ -485,9 +528,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("report", cmd_report, "export the trade-off report (.html), or the results (.csv / .json)")
     p.add_argument("--out", required=True, help="report.html | results.csv | results.json")
-    p.add_argument("--min-top1", type=float, help="accuracy floor for the recommendation, in percent (e.g. 70)")
     p.add_argument(
-        "--within", type=float, default=1.0, help="without --min-top1: stay within this many points of the best (default 1)"
+        "--min-top1", type=float, help="accuracy floor for the recommendation, in percent (e.g. 70)"
+    )
+    p.add_argument(
+        "--within",
+        type=float,
+        default=1.0,
+        help="without --min-top1: stay within this many points of the best (default 1)",
     )
     p.add_argument("--max-latency", type=float, help="latency budget in ms for the recommendation")
 
@@ -531,7 +579,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             raise
-        print(f"error: unexpected {type(exc).__name__}: {exc} (run again with --debug for details)", file=sys.stderr)
+        print(
+            f"error: unexpected {type(exc).__name__}: {exc} (run again with --debug for details)",
+            file=sys.stderr,
+        )
         return 1
     if args.json:
         real_stdout.write(json.dumps(payload, indent=2, default=str) + "\n")

@@ -50,11 +50,11 @@ class ConvertConfig:
         bad = [v for v in self.variants if v not in CONVERT_TARGETS]
         if bad:
             hint = "; use `quantize` for INT8" if any("int8" in b for b in bad) else ""
-            raise InputError(
-                f"convert makes {', '.join(CONVERT_TARGETS)}, not {', '.join(bad)}{hint}"
-            )
+            msg = f"convert makes {', '.join(CONVERT_TARGETS)}, not {', '.join(bad)}{hint}"
+            raise InputError(msg)
         if self.route not in ROUTES:
-            raise InputError(f"unknown conversion route {self.route!r}; use 'direct' or 'onnx'")
+            msg = f"unknown conversion route {self.route!r}; use 'direct' or 'onnx'"
+            raise InputError(msg)
 
 
 @dataclass(frozen=True)
@@ -74,9 +74,8 @@ def _export_onnx(spec: ModelSpec, workspace: Workspace, path: Path, progress) ->
         shutil.copyfile(workspace.model_dir(spec.id) / spec.source_file, path)
         return {"exported": False, "from": "the uploaded ONNX file"}
     if spec.architecture == "ir":
-        raise ModelFileError(
-            f"{spec.id} was uploaded as an OpenVINO IR; ONNX Runtime cannot run it (upload the ONNX file instead)"
-        )
+        msg = f"{spec.id} was uploaded as an OpenVINO IR; ONNX Runtime cannot run it (upload the ONNX file instead)"
+        raise ModelFileError(msg)
     from core.ort import export_onnx
 
     report(progress, "exporting to ONNX")
@@ -96,10 +95,11 @@ def _openvino_model(spec: ModelSpec, workspace: Workspace, route: str, staging: 
             return get_core().read_model(workspace.model_dir(spec.id) / spec.source_file)
         except RuntimeError as exc:
             first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-            raise ModelFileError(
+            msg = (
                 f"OpenVINO cannot read the uploaded {spec.architecture.upper()} model ({first}); "
                 "export it again as one self-contained file"
-            ) from exc
+            )
+            raise ModelFileError(msg) from exc
     import torch
 
     module = build_torch_model(spec, workspace)
@@ -153,7 +153,9 @@ def convert_model(
                     route = config.route if spec.has_torch else spec.architecture
                     ov.save_model(model, folder / "model.xml", compress_to_fp16=fp16)
                     settings = {"route": route, "compress_to_fp16": fp16}
-                    common.update(parameters=parameters, route=route, weights_compression="fp16" if fp16 else "none")
+                    common.update(
+                        parameters=parameters, route=route, weights_compression="fp16" if fp16 else "none"
+                    )
                 else:
                     info = _export_onnx(spec, workspace, folder / "model.onnx", progress)
                     settings = {"route": "onnx", **{k: v for k, v in info.items() if k != "seconds"}}

@@ -30,8 +30,14 @@ class DemoStep:
 
 DEMO_STEPS = (
     DemoStep("convert", "Convert EfficientNet-Lite0 to OpenVINO FP32 and FP16"),
-    DemoStep("quantize", f"Quantize it to INT8 with NNCF ({DEMO_SUBSET} calibration images: 47 built-in photos and crops of them)"),
-    DemoStep("benchmark", f"Benchmark PyTorch, FP32, FP16 and INT8 in one run ({DEMO_SECONDS:g} s each, 5 interleaved rounds)"),
+    DemoStep(
+        "quantize",
+        f"Quantize it to INT8 with NNCF ({DEMO_SUBSET} calibration images: 47 built-in photos and crops of them)",
+    ),
+    DemoStep(
+        "benchmark",
+        f"Benchmark PyTorch, FP32, FP16 and INT8 in one run ({DEMO_SECONDS:g} s each, 5 interleaved rounds)",
+    ),
     DemoStep("evaluate", "Measure top-1 of each on the 20 labelled ImageNet samples"),
 )
 
@@ -80,10 +86,18 @@ def demo_job(config: dict, workspace: Workspace, ctx) -> dict:
     missing = [v for v in ("fp32", "fp16") if workspace.variant(model_id, v) is None]
     if missing:
         made = convert_model(
-            ConvertConfig(model_id, variants=tuple(missing)), workspace=workspace, progress=_step_progress(ctx, 1)
+            ConvertConfig(model_id, variants=tuple(missing)),
+            workspace=workspace,
+            progress=_step_progress(ctx, 1),
         )
-        steps.append({"step": "convert", "seconds": round(time.perf_counter() - start, 2), "made": missing,
-                      "route": made.route})
+        steps.append(
+            {
+                "step": "convert",
+                "seconds": round(time.perf_counter() - start, 2),
+                "made": missing,
+                "route": made.route,
+            }
+        )
     else:
         ctx.progress(Progress(f"step 1/{len(DEMO_STEPS)} · convert: FP32 and FP16 are there already"))
         steps.append({"step": "convert", "seconds": 0.0, "skipped": "FP32 and FP16 were there already"})
@@ -106,8 +120,14 @@ def demo_job(config: dict, workspace: Workspace, ctx) -> dict:
         workspace=workspace,
         progress=_step_progress(ctx, 3),
     )
-    steps.append({"step": "benchmark", "seconds": round(time.perf_counter() - start, 2), "path": bench.path,
-                  "stable": bench.stable})
+    steps.append(
+        {
+            "step": "benchmark",
+            "seconds": round(time.perf_counter() - start, 2),
+            "path": bench.path,
+            "stable": bench.stable,
+        }
+    )
     ctx.log(f"step 3: benchmark saved to {bench.path} ({'stable' if bench.stable else 'unstable'})")
 
     start = time.perf_counter()
@@ -116,7 +136,9 @@ def demo_job(config: dict, workspace: Workspace, ctx) -> dict:
         workspace=workspace,
         progress=_step_progress(ctx, 4),
     )
-    steps.append({"step": "evaluate", "seconds": round(time.perf_counter() - start, 2), "path": evaluation.path})
+    steps.append(
+        {"step": "evaluate", "seconds": round(time.perf_counter() - start, 2), "path": evaluation.path}
+    )
     ctx.progress(Progress(f"step {len(DEMO_STEPS)}/{len(DEMO_STEPS)} · done", 1, 1))
     return {
         "model_id": model_id,

@@ -99,7 +99,9 @@ class _Scorer:
             try:
                 self.prepared = prepare(variant, spec, workspace, options)
             except RuntimeError:  # a model whose batch cannot change: one image per request instead
-                self.prepared = prepare(variant, spec, workspace, RunOptions(device=device, hint=Hint.THROUGHPUT, pixels=True))
+                self.prepared = prepare(
+                    variant, spec, workspace, RunOptions(device=device, hint=Hint.THROUGHPUT, pixels=True)
+                )
         else:
             hint = Hint.THROUGHPUT if pipelined else Hint.LATENCY
             self.prepared = prepare(variant, spec, workspace, RunOptions(device=device, hint=hint))
@@ -118,7 +120,9 @@ class _Scorer:
         for i in range(0, len(pixels), size):
             part = pixels[i : i + size]
             counts.append(len(part))
-            if fixed and len(part) < fixed:  # a compiled batch is static: pad the last one, drop its extra outputs
+            if (
+                fixed and len(part) < fixed
+            ):  # a compiled batch is static: pad the last one, drop its extra outputs
                 part = np.concatenate([part, np.repeat(part[-1:], fixed - len(part), axis=0)])
             batches.append(self.prepared.pixel_input(part))
         if not self._warm:
@@ -142,19 +146,22 @@ def evaluate_model(
 
     spec = get_model(config.model_id, workspace)
     if not spec.trained:
-        raise UntrainedModelError(
+        msg = (
             f"{spec.id} is randomly initialised; its accuracy means nothing, so none is measured; "
             "benchmark it for latency instead"
         )
+        raise UntrainedModelError(msg)
     variants, _ = resolve_variants(spec, workspace, config.variants)
     if config.limit is not None and config.limit <= 0:
-        raise InputError(f"limit must be a positive number of images, not {config.limit}")
+        msg = f"limit must be a positive number of images, not {config.limit}"
+        raise InputError(msg)
     images = load_dataset(
         config.dataset, purpose="evaluation", workspace=workspace, count=config.limit, spec=spec.preprocess
     )
     total = len(images)
     if total == 0:
-        raise DatasetError(f"{images.name} holds no images; choose a set with at least one image")
+        msg = f"{images.name} holds no images; choose a set with at least one image"
+        raise DatasetError(msg)
     names = class_names(spec)
     labels = images.label_indices(names) if images.labelled else None
     report(progress, "loading the models", 0, len(variants))

@@ -52,6 +52,7 @@ def model_bytes_limit() -> int:
 
     return int(value("model_mb") * 2**20)
 
+
 PREPROCESS_PRESETS = {
     "imagenet-torchvision": IMAGENET_TORCHVISION,
     "imagenet-tf-lite": tf_efficientnet_lite(224),
@@ -93,7 +94,8 @@ def check_new_model_name(workspace: Workspace, name: str, pending: Iterable[str]
     name = (name or "").strip()
     check_model_id(name)
     if model_name_taken(workspace, name, pending):
-        raise InputError(f"a model named {name!r} already exists or is being imported; choose another name")
+        msg = f"a model named {name!r} already exists or is being imported; choose another name"
+        raise InputError(msg)
     return name
 
 
@@ -101,7 +103,8 @@ def ir_pair(names: Sequence[str]) -> tuple[int, int]:
     """Indices of the .xml and the .bin among uploaded file names; an IR is exactly those two files."""
     endings = [Path(n).suffix.lower() for n in names]
     if sorted(endings) != [".bin", ".xml"]:
-        raise InputError("an OpenVINO IR is two files: upload exactly one .xml and its .bin")
+        msg = "an OpenVINO IR is two files: upload exactly one .xml and its .bin"
+        raise InputError(msg)
     return endings.index(".xml"), endings.index(".bin")
 
 
@@ -119,39 +122,39 @@ def unregister_failed_import(workspace: Workspace, model_id: str) -> None:
 # imports --------------------------------------------------------------------------------------
 
 
-
 def _check_file(path: Path, suffixes: tuple[str, ...]) -> Path:
     if not path.is_file():
-        raise ModelFileError(f"{path} does not exist; check the path")
+        msg = f"{path} does not exist; check the path"
+        raise ModelFileError(msg)
     limit = model_bytes_limit()
     if path.stat().st_size > limit:
-        raise ModelFileError(
+        msg = (
             f"{path.name} is {path.stat().st_size / 2**20:,.0f} MiB, larger than the {limit >> 20:,} MiB allowed "
             "(OVDASH_MAX_MODEL_MB); the tool refuses it"
         )
+        raise ModelFileError(msg)
     if path.suffix.lower() not in suffixes:
-        raise ModelFileError(f"{path.name} is not a {' or '.join(suffixes)} file")
+        msg = f"{path.name} is not a {' or '.join(suffixes)} file"
+        raise ModelFileError(msg)
     return path
-
 
 
 def _spec_for_file(config: ImportConfig, kind: str, shape: tuple[int, ...], source_file: str) -> ModelSpec:
     if len(shape) != 4 or shape[1] not in (1, 3):
-        raise ModelFileError(
-            f"the model's input has shape {list(shape)}; an image classifier takes [N, 1 or 3, H, W]"
-        )
+        msg = f"the model's input has shape {list(shape)}; an image classifier takes [N, 1 or 3, H, W]"
+        raise ModelFileError(msg)
     preset = PREPROCESS_PRESETS.get(config.preprocess)
     if preset is None:
-        raise InputError(
-            f"unknown preprocessing {config.preprocess!r}; choose one of {', '.join(PREPROCESS_PRESETS)}"
-        )
+        msg = f"unknown preprocessing {config.preprocess!r}; choose one of {', '.join(PREPROCESS_PRESETS)}"
+        raise InputError(msg)
     size = shape[2] if shape[2] > 0 else preset.size
     preprocess = replace(preset, size=size, resize=round(size * preset.resize / preset.size))
     if (shape[1] == 1) != (preprocess.color == "L"):
-        raise InputError(
+        msg = (
             f"the model takes {shape[1]} channel(s) but preprocessing {config.preprocess!r} gives "
             f"{preprocess.channels}; choose a matching preprocessing"
         )
+        raise InputError(msg)
     num_classes = {"imagenet": 1000, "mnist": 10}.get(config.labels, 0)
     return ModelSpec(
         id=config.name,
@@ -189,10 +192,11 @@ def import_model(config: ImportConfig, *, workspace: Workspace) -> ModelSpec:
             spec = _spec_for_file(config, "ir", shape, "source/model.xml")
         else:
             names = ", ".join(f.name for f in files) or "nothing"
-            raise ModelFileError(
+            msg = (
                 f"cannot tell what kind of model {names} is; upload a PyTorch state dict (.pt/.pth) with "
                 "its architecture, one .onnx file, or an OpenVINO IR as a .xml and .bin pair"
             )
+            raise ModelFileError(msg)
         return register_user_model(workspace, spec, source=staging)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -204,21 +208,22 @@ def _check_ir(xml: Path) -> tuple[int, ...]:
     try:
         model = get_core().read_model(xml)
     except Exception as exc:
-        raise ModelFileError(
+        msg = (
             f"{xml.name} and its .bin are not a readable OpenVINO IR ({exc}); "
             "upload the pair that ov.save_model wrote"
-        ) from exc
+        )
+        raise ModelFileError(msg) from exc
     if len(model.inputs) != 1:
-        raise ModelFileError(f"the IR has {len(model.inputs)} inputs; an image classifier takes one")
+        msg = f"the IR has {len(model.inputs)} inputs; an image classifier takes one"
+        raise ModelFileError(msg)
     return tuple(d.get_length() if d.is_static else -1 for d in model.inputs[0].partial_shape)
 
 
 def _torch_variant(config: ImportConfig, files: list[Path], staging: Path) -> ModelSpec:
     arch = arch_of(config.architecture or "")
     if arch not in TORCHVISION_ARCHITECTURES:
-        raise InputError(
-            f"a state dict needs its architecture; choose one of {', '.join(TORCHVISION_ARCHITECTURES)}"
-        )
+        msg = f"a state dict needs its architecture; choose one of {', '.join(TORCHVISION_ARCHITECTURES)}"
+        raise InputError(msg)
     base = get_model(model_id_of(arch))
     if config.untrained:
         weights, trained, source_file, desc = (
@@ -229,7 +234,8 @@ def _torch_variant(config: ImportConfig, files: list[Path], staging: Path) -> Mo
         )
     else:
         if len(files) != 1:
-            raise ModelFileError("upload exactly one state dict file (.pt or .pth)")
+            msg = "upload exactly one state dict file (.pt or .pth)"
+            raise ModelFileError(msg)
         path = _check_file(files[0], (".pt", ".pth"))
         state = load_state_dict_file(path)
         apply_state_dict(empty_module(arch), state, arch=arch, name=path.name)
@@ -252,8 +258,6 @@ def _torch_variant(config: ImportConfig, files: list[Path], staging: Path) -> Mo
         description=desc,
         source_file=source_file,
     )
-
-
 
 
 def pending_import_names(records) -> set[str]:

@@ -84,9 +84,11 @@ def classify_images(
     top-1 agrees on the labelled sets either way (tested), logits differ slightly.
     """
     if not images:
-        raise InputError("no images to classify; give at least one image")
+        msg = "no images to classify; give at least one image"
+        raise InputError(msg)
     if not variants:
-        raise InputError("no variant chosen; choose torch, fp32, fp16, int8 or another variant of the model")
+        msg = "no variant chosen; choose torch, fp32, fp16, int8 or another variant of the model"
+        raise InputError(msg)
     spec = get_model(model_id, workspace)
     names = class_names(spec)
     chosen, _ = resolve_variants(spec, workspace, variants)

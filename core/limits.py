@@ -29,30 +29,102 @@ class Limit:
 LIMITS: dict[str, Limit] = {
     limit.key: limit
     for limit in (
-        Limit("upload_mb", "size of one uploaded file", 200, "MB", "`server.maxUploadSize` in .streamlit/config.toml and OVDASH_MAX_UPLOAD_MB",
-              "the uploader refuses the file; the page says how big it is and the limit"),
-        Limit("image_pixels", "pixels of one image", 50_000_000, "pixels", "OVDASH_MAX_IMAGE_PIXELS",
-              "the image is refused before it is decoded: \"… has N pixels, more than the 50,000,000 allowed; downscale it first\""),
-        Limit("image_side", "longest side of one image", 16_384, "px", "OVDASH_MAX_IMAGE_SIDE",
-              "the image is refused before it is decoded, with its size and the limit"),
-        Limit("aspect_ratio", "aspect ratio of one image", 20, ": 1", "OVDASH_MAX_ASPECT_RATIO",
-              "the image is refused before it is decoded: \"… an aspect ratio of 50,000:1; the tool accepts up to 20:1\""),
-        Limit("zip_entries", "entries in one zip", 20_000, "entries", "OVDASH_MAX_ZIP_ENTRIES",
-              "the archive is refused before anything is unpacked; split it"),
-        Limit("zip_entry_mb", "unpacked size of one zip entry", 50, "MiB", "OVDASH_MAX_ZIP_ENTRY_MB",
-              "the archive is refused, naming the entry"),
-        Limit("zip_total_mb", "unpacked size of one zip", 2048, "MiB", "OVDASH_MAX_ZIP_TOTAL_MB",
-              "the archive is refused; files written so far are removed"),
-        Limit("zip_ratio", "compression ratio of a zip entry over 1 MiB", 200, ": 1", "OVDASH_MAX_ZIP_RATIO",
-              "the archive is refused as a zip bomb"),
-        Limit("model_mb", "size of one uploaded model file", 1024, "MiB", "OVDASH_MAX_MODEL_MB",
-              "the import job fails with the file's name and the limit; nothing is registered"),
-        Limit("disk_reserve_mb", "free disk kept in reserve", 500, "MB", "OVDASH_DISK_RESERVE_MB",
-              "a job is refused before it is queued: \"N MB free, M needed plus a reserve of 500 MB\""),
-        Limit("job_minutes", "run time of one job", 180, "minutes", "OVDASH_JOB_TIMEOUT_MIN",
-              "the job is stopped and marked failed: \"ran longer than the 180-minute limit\""),
-        Limit("upload_hours", "age of an upload no job needs", 24, "hours", "OVDASH_UPLOAD_TTL_HOURS",
-              "uploaded files and their unpacked copies are removed when the app starts"),
+        Limit(
+            "upload_mb",
+            "size of one uploaded file",
+            200,
+            "MB",
+            "`server.maxUploadSize` in .streamlit/config.toml and OVDASH_MAX_UPLOAD_MB",
+            "the uploader refuses the file; the page says how big it is and the limit",
+        ),
+        Limit(
+            "image_pixels",
+            "pixels of one image",
+            50_000_000,
+            "pixels",
+            "OVDASH_MAX_IMAGE_PIXELS",
+            'the image is refused before it is decoded: "… has N pixels, more than the 50,000,000 allowed; downscale it first"',
+        ),
+        Limit(
+            "image_side",
+            "longest side of one image",
+            16_384,
+            "px",
+            "OVDASH_MAX_IMAGE_SIDE",
+            "the image is refused before it is decoded, with its size and the limit",
+        ),
+        Limit(
+            "aspect_ratio",
+            "aspect ratio of one image",
+            20,
+            ": 1",
+            "OVDASH_MAX_ASPECT_RATIO",
+            'the image is refused before it is decoded: "… an aspect ratio of 50,000:1; the tool accepts up to 20:1"',
+        ),
+        Limit(
+            "zip_entries",
+            "entries in one zip",
+            20_000,
+            "entries",
+            "OVDASH_MAX_ZIP_ENTRIES",
+            "the archive is refused before anything is unpacked; split it",
+        ),
+        Limit(
+            "zip_entry_mb",
+            "unpacked size of one zip entry",
+            50,
+            "MiB",
+            "OVDASH_MAX_ZIP_ENTRY_MB",
+            "the archive is refused, naming the entry",
+        ),
+        Limit(
+            "zip_total_mb",
+            "unpacked size of one zip",
+            2048,
+            "MiB",
+            "OVDASH_MAX_ZIP_TOTAL_MB",
+            "the archive is refused; files written so far are removed",
+        ),
+        Limit(
+            "zip_ratio",
+            "compression ratio of a zip entry over 1 MiB",
+            200,
+            ": 1",
+            "OVDASH_MAX_ZIP_RATIO",
+            "the archive is refused as a zip bomb",
+        ),
+        Limit(
+            "model_mb",
+            "size of one uploaded model file",
+            1024,
+            "MiB",
+            "OVDASH_MAX_MODEL_MB",
+            "the import job fails with the file's name and the limit; nothing is registered",
+        ),
+        Limit(
+            "disk_reserve_mb",
+            "free disk kept in reserve",
+            500,
+            "MB",
+            "OVDASH_DISK_RESERVE_MB",
+            'a job is refused before it is queued: "N MB free, M needed plus a reserve of 500 MB"',
+        ),
+        Limit(
+            "job_minutes",
+            "run time of one job",
+            180,
+            "minutes",
+            "OVDASH_JOB_TIMEOUT_MIN",
+            'the job is stopped and marked failed: "ran longer than the 180-minute limit"',
+        ),
+        Limit(
+            "upload_hours",
+            "age of an upload no job needs",
+            24,
+            "hours",
+            "OVDASH_UPLOAD_TTL_HOURS",
+            "uploaded files and their unpacked copies are removed when the app starts",
+        ),
     )
 }
 
@@ -72,6 +144,11 @@ def value(key: str) -> float:
 def limit_rows() -> list[dict]:
     """The table as rows for the help and the README: what, default, setting, what you see."""
     return [
-        {"limit": item.what, "default": item.default_text, "setting": item.setting, "at the limit": item.at_limit}
+        {
+            "limit": item.what,
+            "default": item.default_text,
+            "setting": item.setting,
+            "at the limit": item.at_limit,
+        }
         for item in LIMITS.values()
     ]

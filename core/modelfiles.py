@@ -43,50 +43,54 @@ def check_onnx(path: Path, *, max_bytes: int) -> OnnxInfo:
 
     path = Path(path)
     if not path.is_file():
-        raise ModelFileError(f"{path.name} does not exist or is not a file; check the path")
+        msg = f"{path.name} does not exist or is not a file; check the path"
+        raise ModelFileError(msg)
     size = path.stat().st_size
     if size > max_bytes:
-        raise ModelFileError(
+        msg = (
             f"{path.name} is {_bytes(size)}, more than the {_bytes(max_bytes)} allowed for a model file; "
             "choose a smaller model"
         )
+        raise ModelFileError(msg)
     try:
         model = onnx.load(str(path), format="protobuf", load_external_data=False)
     except Exception as exc:  # protobuf's DecodeError, onnx's own errors, truncated files
-        raise ModelFileError(
+        msg = (
             f"{path.name} is not a readable ONNX model ({type(exc).__name__}); export it again with "
             "torch.onnx.export"
-        ) from exc
-    if not model.HasField("graph") or not model.graph.node:
-        raise ModelFileError(
-            f"{path.name} is not an ONNX model (it holds no graph); export it again with torch.onnx.export"
         )
+        raise ModelFileError(msg) from exc
+    if not model.HasField("graph") or not model.graph.node:
+        msg = f"{path.name} is not an ONNX model (it holds no graph); export it again with torch.onnx.export"
+        raise ModelFileError(msg)
     for tensor, where in _all_tensors(model):
         if tensor.data_location == onnx.TensorProto.EXTERNAL or len(tensor.external_data) > 0:
-            raise ModelFileError(
+            msg = (
                 f"{path.name} keeps weights in external files (in {where}); "
                 "export it as one self-contained .onnx file"
             )
+            raise ModelFileError(msg)
     opsets = [entry.version for entry in model.opset_import if entry.domain in _DEFAULT_DOMAINS]
     if not opsets:
-        raise ModelFileError(
-            f"{path.name} declares no ONNX operator set version; export it again with torch.onnx.export"
-        )
+        msg = f"{path.name} declares no ONNX operator set version; export it again with torch.onnx.export"
+        raise ModelFileError(msg)
     graph = model.graph
     constants = {t.name for t in graph.initializer} | {s.values.name for s in graph.sparse_initializer}
     inputs = [value for value in graph.input if value.name not in constants]
     if len(inputs) != 1:
         names = ", ".join(_quote(value.name) for value in inputs[:5]) + (", ..." if len(inputs) > 5 else "")
-        raise ModelFileError(
+        msg = (
             f"{path.name} has {len(inputs)} inputs{f' ({names})' if inputs else ''}; "
             "an image classifier takes one image tensor"
         )
+        raise ModelFileError(msg)
     value = inputs[0]
     if not value.type.HasField("tensor_type"):
-        raise ModelFileError(
+        msg = (
             f"{path.name} takes {_quote(value.name)}, which is not a tensor; "
             "an image classifier takes one image tensor"
         )
+        raise ModelFileError(msg)
     dims = tuple(
         d.dim_value if d.HasField("dim_value") and d.dim_value >= 0 else -1
         for d in value.type.tensor_type.shape.dim

@@ -50,7 +50,8 @@ def export_onnx(module: Any, input_shape: tuple[int, int, int, int], path: Path,
     import torch
 
     if len(input_shape) != 4 or any(int(d) <= 0 for d in input_shape):
-        raise InputError(f"input shape {list(input_shape)} is not (N, C, H, W) with positive sizes")
+        msg = f"input shape {list(input_shape)} is not (N, C, H, W) with positive sizes"
+        raise InputError(msg)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".part")
@@ -79,14 +80,15 @@ def export_onnx(module: Any, input_shape: tuple[int, int, int, int], path: Path,
     except Exception as exc:
         partial.unlink(missing_ok=True)
         _raise_if_disk_full(exc, path.parent, "exporting the model to ONNX")
-        raise ModelFileError(
+        msg = (
             f"exporting the model to ONNX (opset {opset}) failed ({type(exc).__name__}: {_short(exc)}); "
             "check that the model runs on an input of that shape, or try another opset"
-        ) from exc
+        )
+        raise ModelFileError(msg) from exc
     finally:
         if was_training:
             module.train()
-    os.replace(partial, path)
+    Path(partial).replace(path)
     return {
         "exporter": "torch.onnx.export (TorchScript, dynamo=False)",
         "opset": opset,
@@ -157,7 +159,8 @@ def quantize_onnx(
     fp32_path, out_path = Path(fp32_path), Path(out_path)
     for name, value in (("activation_type", activation_type), ("weight_type", weight_type)):
         if value not in _QUANT_TYPES:
-            raise InputError(f"{name} {value!r} is not one of {', '.join(_QUANT_TYPES)}")
+            msg = f"{name} {value!r} is not one of {', '.join(_QUANT_TYPES)}"
+            raise InputError(msg)
     images = _calibration_images(calibration)
     model = _load_checked(fp32_path)
     input_name = _input_name(model, fp32_path)
@@ -220,10 +223,11 @@ def quantize_onnx(
             )
         except Exception as exc:
             _raise_if_disk_full(exc, out_path.parent, "quantizing with ONNX Runtime")
-            raise ModelFileError(
+            msg = (
                 f"ONNX Runtime could not quantize {fp32_path.name} ({type(exc).__name__}: {_short(exc)}); "
                 "check that the calibration images match the model's input shape, or re-export the model"
-            ) from exc
+            )
+            raise ModelFileError(msg) from exc
         shutil.move(str(partial), out_path)
     return {
         **settings,
@@ -253,7 +257,8 @@ def create_session(
     import onnxruntime
 
     if threads is not None and threads < 0:
-        raise InputError(f"threads must be a positive count (or None for all cores), not {threads}")
+        msg = f"threads must be a positive count (or None for all cores), not {threads}"
+        raise InputError(msg)
     path = Path(path)
     _load_checked(path)
     options = onnxruntime.SessionOptions()
@@ -267,10 +272,11 @@ def create_session(
     try:
         session = onnxruntime.InferenceSession(str(path), sess_options=options, providers=[provider])
     except Exception as exc:
-        raise ModelFileError(
+        msg = (
             f"ONNX Runtime cannot load {path.name} ({type(exc).__name__}: {_short(exc)}); "
             "export the model again with a supported opset"
-        ) from exc
+        )
+        raise ModelFileError(msg) from exc
     return session, {
         "runtime": "onnxruntime",
         "provider": provider,
@@ -288,23 +294,26 @@ def run_session(session: onnxruntime.InferenceSession, batch: np.ndarray) -> np.
     """Logits for a float32 (N, C, H, W) batch; the input is named by the session, not assumed."""
     batch = np.asarray(batch)
     if batch.ndim != 4:
-        raise InputError(f"a batch must have shape (N, C, H, W), not {list(batch.shape)}")
+        msg = f"a batch must have shape (N, C, H, W), not {list(batch.shape)}"
+        raise InputError(msg)
     batch = np.ascontiguousarray(batch, dtype=np.float32)
     model_input = session.get_inputs()[0]
     expected = model_input.shape
     for axis, (want, got) in enumerate(zip(expected[1:], batch.shape[1:], strict=False), start=1):
         if isinstance(want, int) and want > 0 and want != got:
-            raise InputError(
+            msg = (
                 f"the model takes {_shape_text(expected)} but the batch is {list(batch.shape)} "
                 f"(axis {axis}); preprocess images with the model's own preprocessing"
             )
+            raise InputError(msg)
     try:
         return session.run(None, {model_input.name: batch})[0]
     except Exception as exc:
-        raise ModelFileError(
+        msg = (
             f"ONNX Runtime failed to run the model ({type(exc).__name__}: {_short(exc)}); "
             "check the batch's shape against the model's input, or re-export the model"
-        ) from exc
+        )
+        raise ModelFileError(msg) from exc
 
 
 def _raise_if_disk_full(exc: BaseException, where: Path, what: str) -> None:
@@ -327,21 +336,23 @@ def _load_checked(path: Path, *, name: str | None = None):
 
     name = name or path.name
     if not path.is_file():
-        raise ModelFileError(f"{path} does not exist; export or convert the model first")
+        msg = f"{path} does not exist; export or convert the model first"
+        raise ModelFileError(msg)
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:
-        raise ModelFileError(
+        msg = (
             f"{name} is not a readable ONNX model ({type(exc).__name__}); the file is damaged or of "
             "another kind: export it again"
-        ) from exc
+        )
+        raise ModelFileError(msg) from exc
     if not model.graph.node:
-        raise ModelFileError(f"{name} holds no ONNX graph; the file is damaged or empty: export it again")
+        msg = f"{name} holds no ONNX graph; the file is damaged or empty: export it again"
+        raise ModelFileError(msg)
     for tensor in model.graph.initializer:
         if tensor.data_location == onnx.TensorProto.EXTERNAL:
-            raise ModelFileError(
-                f"{name} keeps its weights in external files; export it as one self-contained .onnx file"
-            )
+            msg = f"{name} keeps its weights in external files; export it as one self-contained .onnx file"
+            raise ModelFileError(msg)
     return model
 
 
@@ -349,9 +360,8 @@ def _input_name(model, path: Path) -> str:
     initializers = {t.name for t in model.graph.initializer}
     inputs = [i.name for i in model.graph.input if i.name not in initializers]
     if len(inputs) != 1:
-        raise ModelFileError(
-            f"{path.name} has {len(inputs)} inputs; an image classifier takes one image tensor"
-        )
+        msg = f"{path.name} has {len(inputs)} inputs; an image classifier takes one image tensor"
+        raise ModelFileError(msg)
     return inputs[0]
 
 
@@ -363,18 +373,21 @@ def _calibration_images(calibration: Sequence[np.ndarray]) -> list[np.ndarray]:
         if array.ndim == 3:
             array = array[None]
         if array.ndim != 4 or array.shape[0] != 1:
-            raise InputError(
+            msg = (
                 f"calibration image {index} has shape {list(np.shape(item))}; give one image per item, "
                 "as (C, H, W) or (1, C, H, W)"
             )
+            raise InputError(msg)
         if images and array.shape != images[0].shape:
-            raise InputError(
+            msg = (
                 f"calibration image {index} has shape {list(array.shape)}, the first {list(images[0].shape)}; "
                 "preprocess every image with the model's preprocessing"
             )
+            raise InputError(msg)
         images.append(np.ascontiguousarray(array))
     if not images:
-        raise InputError("quantization needs calibration images; give at least one (a few hundred is usual)")
+        msg = "quantization needs calibration images; give at least one (a few hundred is usual)"
+        raise InputError(msg)
     return images
 
 

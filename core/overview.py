@@ -63,7 +63,9 @@ def model_cards(workspace: Workspace) -> list[ModelCard]:
     return cards
 
 
-def _card(workspace: Workspace, model_id: str, points: list[TradeoffPoint], stored, found: TradeoffSet) -> ModelCard:
+def _card(
+    workspace: Workspace, model_id: str, points: list[TradeoffPoint], stored, found: TradeoffSet
+) -> ModelCard:
     from core.registry import model_title
 
     title = points[0].title if points else model_title(model_id, workspace)
@@ -104,7 +106,9 @@ def _card(workspace: Workspace, model_id: str, points: list[TradeoffPoint], stor
         result = found.results.get(runs[-1]["source"])
         where = machine_text(result.machine) if result is not None and result.machine else ""
         if len(runs) == 1:
-            latency_note = f"Latency: median of one benchmark run ({runs[0]['created']}{', ' + where if where else ''})."
+            latency_note = (
+                f"Latency: median of one benchmark run ({runs[0]['created']}{', ' + where if where else ''})."
+            )
         else:
             listed = "; ".join(f"{r['created']}: {', '.join(r['variants'])}" for r in runs)
             latency_note = (
@@ -161,7 +165,9 @@ def demo_summary(workspace: Workspace, result: dict) -> DemoSummary:
     summary = DemoSummary(sizes, benchmark, evaluation, int8)
     comparison = summary.speedup
     if benchmark is not None:
-        reasons = tuple(f"{r.variant}: {'; '.join(r.unstable_reasons)}" for r in benchmark.runs if not r.stable)
+        reasons = tuple(
+            f"{r.variant}: {'; '.join(r.unstable_reasons)}" for r in benchmark.runs if not r.stable
+        )
         if comparison is not None and comparison.stable:
             headline = f"INT8 runs {comparison.text()} faster than PyTorch on this CPU"
     return DemoSummary(sizes, benchmark, evaluation, int8, headline, reasons)
@@ -172,4 +178,3 @@ def _by_path(items, path: str | None):
         return None
     name = Path(path).name
     return next((item for item in items if Path(item.path or "").name == name), None)
-

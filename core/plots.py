@@ -63,7 +63,9 @@ def _style(
 def _empty(title: str, message: str, *, height: int = 360) -> go.Figure:
     """A figure that says why there is nothing to draw, rather than blank axes."""
     fig = go.Figure()
-    fig.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font={"size": 14})
+    fig.add_annotation(
+        text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font={"size": 14}
+    )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return _style(fig, title=title, height=height)
@@ -151,7 +153,10 @@ def tradeoff_figure(
     log_x = min(latencies) > 0 and max(latencies) / min(latencies) > LOG_SPREAD
     sizes = [p.size_mib for p in plotted if p.size_mib]
     sizeref = 2.0 * max(sizes) / MAX_BUBBLE_PX**2 if sizes else None
-    symbols = {m: MODEL_SYMBOLS[i % len(MODEL_SYMBOLS)] for i, m in enumerate(dict.fromkeys(p.model_id for p in plotted))}
+    symbols = {
+        m: MODEL_SYMBOLS[i % len(MODEL_SYMBOLS)]
+        for i, m in enumerate(dict.fromkeys(p.model_id for p in plotted))
+    }
 
     def bubble_px(p: TradeoffPoint) -> float:
         if sizeref is None or not p.size_mib:
@@ -185,7 +190,10 @@ def tradeoff_figure(
                     "symbol": symbol,
                     "size": [bubble_px(p)],
                     "opacity": 0.85,
-                    "line": {"color": p.colour if not p.stable else "white", "width": 2 if not p.stable else 1},
+                    "line": {
+                        "color": p.colour if not p.stable else "white",
+                        "width": 2 if not p.stable else 1,
+                    },
                 },
                 error_y={
                     "type": "data",
@@ -210,7 +218,12 @@ def tradeoff_figure(
                 textposition="bottom center",
                 textfont={"size": 12},
                 cliponaxis=False,
-                marker={"symbol": "circle-open", "size": bubble_px(recommended) + 14, "color": "#111", "line": {"width": 2.5}},
+                marker={
+                    "symbol": "circle-open",
+                    "size": bubble_px(recommended) + 14,
+                    "color": "#111",
+                    "line": {"width": 2.5},
+                },
                 hoverinfo="skip",
             )
         )
@@ -234,7 +247,9 @@ def tradeoff_figure(
         )
     if log_x:
         ticks, labels = _log_ticks(x_lo, x_hi)
-        fig.update_xaxes(type="log", range=[math.log10(x_lo), math.log10(x_hi)], tickvals=ticks, ticktext=labels)
+        fig.update_xaxes(
+            type="log", range=[math.log10(x_lo), math.log10(x_hi)], tickvals=ticks, ticktext=labels
+        )
     else:
         fig.update_xaxes(range=[x_lo, x_hi])
     fig.update_xaxes(title="Median latency per request (ms, lower is better)")
@@ -294,7 +309,9 @@ def _by_variant(runs: Sequence[VariantRun]) -> dict[str, list[VariantRun]]:
     grouped: dict[str, list[VariantRun]] = {}
     for run in runs:
         grouped.setdefault(run.variant, []).append(run)
-    return dict(sorted(grouped.items(), key=lambda kv: variant_order(kv[0], kv[1][0].backend, kv[1][0].format)))
+    return dict(
+        sorted(grouped.items(), key=lambda kv: variant_order(kv[0], kv[1][0].backend, kv[1][0].format))
+    )
 
 
 def _series_name(run: VariantRun) -> str:
@@ -337,16 +354,22 @@ def latency_figure(
     fig.update_layout(boxmode="group")
     fig.update_yaxes(title="Latency per request (ms)", type="log" if log_y else "linear")
     if log_y:
-        ticks, text = _log_ticks(min(min(r.latencies_ms) for r in runs) / 1.2, max(max(r.latencies_ms) for r in runs) * 1.2)
+        ticks, text = _log_ticks(
+            min(min(r.latencies_ms) for r in runs) / 1.2, max(max(r.latencies_ms) for r in runs) * 1.2
+        )
         fig.update_yaxes(tickvals=ticks, ticktext=text)
     fig.update_xaxes(title=None)
-    return _style(fig, title=title, subtitle=_runs_subtitle(runs, "synchronous requests after warm-up", machine))
+    return _style(
+        fig, title=title, subtitle=_runs_subtitle(runs, "synchronous requests after warm-up", machine)
+    )
 
 
 def _reference_for(run: VariantRun, runs: Sequence[VariantRun]) -> VariantRun | None:
     """PyTorch of the same model and batch, measured in the same run (same creation stamp)."""
     for other in runs:
-        same_run = other.model_id == run.model_id and other.batch == run.batch and other.created == run.created
+        same_run = (
+            other.model_id == run.model_id and other.batch == run.batch and other.created == run.created
+        )
         if other.backend.value == "torch" and same_run:
             return other
     return None
@@ -387,7 +410,9 @@ def throughput_figure(
             )
         )
     fig.update_layout(barmode="group")
-    fig.update_xaxes(title="Throughput (images/s, higher is better)", range=[0, max(r.throughput_fps for r in runs) * 1.35])
+    fig.update_xaxes(
+        title="Throughput (images/s, higher is better)", range=[0, max(r.throughput_fps for r in runs) * 1.35]
+    )
     fig.update_yaxes(title=None, autorange="reversed", automargin=True)
     height = max(350, min(520, 130 + 22 * len(runs)))
     return _style(
@@ -416,8 +441,18 @@ def grid_figure(runs: Sequence[VariantRun], *, titles: Mapping[str, str] | None 
         cell = (str(run.batch), str(run.settings.get("streams") or "auto"))
         panels.setdefault((run.model_id, run.variant), {})[cell] = run.throughput_fps
         kinds[run.variant] = run
-    panels = dict(sorted(panels.items(), key=lambda kv: (kv[0][0], variant_order(kv[0][1], kinds[kv[0][1]].backend, kinds[kv[0][1]].format))))
-    names = [_esc(f"{short_title(titles.get(model, model))} {kinds[variant].title}") for model, variant in panels]
+    panels = dict(
+        sorted(
+            panels.items(),
+            key=lambda kv: (
+                kv[0][0],
+                variant_order(kv[0][1], kinds[kv[0][1]].backend, kinds[kv[0][1]].format),
+            ),
+        )
+    )
+    names = [
+        _esc(f"{short_title(titles.get(model, model))} {kinds[variant].title}") for model, variant in panels
+    ]
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=names, horizontal_spacing=0.08)
     for col, cells in enumerate(panels.values(), start=1):
         batches = sorted({b for b, _ in cells}, key=_sort_key)
@@ -455,7 +490,9 @@ def topk_figure(results: Sequence[Mapping]) -> go.Figure:
         text = variant_title(r.get("variant") or r.get("precision"), r.get("backend"), r.get("format"))
         return f"{text} · {r['ms']:.1f} ms" if r.get("ms") is not None else text
 
-    fig = make_subplots(rows=1, cols=len(results), subplot_titles=[_esc(name(r)) for r in results], horizontal_spacing=0.12)
+    fig = make_subplots(
+        rows=1, cols=len(results), subplot_titles=[_esc(name(r)) for r in results], horizontal_spacing=0.12
+    )
     for col, result in enumerate(results, start=1):
         top = result["top"]
         colour = variant_colour(result.get("variant") or result.get("precision"), result.get("format"))
@@ -603,8 +640,23 @@ def study_figure(study) -> go.Figure:
     done = [r for r in study.rows if r.status == "done" and r.top1 is not None]
     if not done:
         return _empty(title, "No quantization of this study has finished yet.")
-    fig = make_subplots(rows=1, cols=2, subplot_titles=["Top-1 accuracy (%)", "Same top-1 as FP32 (%)"], horizontal_spacing=0.1)
-    palette = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=["Top-1 accuracy (%)", "Same top-1 as FP32 (%)"],
+        horizontal_spacing=0.1,
+    )
+    palette = (
+        "#1f77b4",
+        "#ff7f0e",
+        "#2ca02c",
+        "#d62728",
+        "#9467bd",
+        "#8c564b",
+        "#e377c2",
+        "#17becf",
+        "#bcbd22",
+    )
     sources = list(dict.fromkeys(r.source for r in done))
     counts = sorted({r.count for r in done})
     for index, source in enumerate(sources):
@@ -639,7 +691,14 @@ def study_figure(study) -> go.Figure:
     fig.add_hline(y=100, line={"color": "#14212e", "dash": "dot", "width": 1}, row=1, col=2)
     ticks = [c for c in counts]
     for col in (1, 2):
-        fig.update_xaxes(type="log", tickvals=ticks, ticktext=[str(t) for t in ticks], title="Calibration images", row=1, col=col)
+        fig.update_xaxes(
+            type="log",
+            tickvals=ticks,
+            ticktext=[str(t) for t in ticks],
+            title="Calibration images",
+            row=1,
+            col=col,
+        )
     fig.update_yaxes(range=[0, 102], row=1, col=1)
     fig.update_yaxes(range=[0, 102], row=1, col=2)
     size = study.dataset.get("size")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Optional
 
 __all__ = ["Progress", "ProgressCallback", "report"]
 
@@ -14,12 +13,12 @@ class Progress:
     """`phase` names the step; `done` of `total` counts items (images, iterations) when known."""
 
     phase: str
-    done: Optional[int] = None
-    total: Optional[int] = None
+    done: int | None = None
+    total: int | None = None
     message: str = ""
 
     @property
-    def fraction(self) -> Optional[float]:
+    def fraction(self) -> float | None:
         if self.done is None or not self.total:
             return None
         return min(1.0, self.done / self.total)
@@ -28,6 +27,6 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
-def report(callback: Optional[ProgressCallback], phase: str, done=None, total=None, message="") -> None:
+def report(callback: ProgressCallback | None, phase: str, done=None, total=None, message="") -> None:
     if callback is not None:
         callback(Progress(phase, done, total, message))

@@ -59,25 +59,29 @@ class QuantizeConfig:
 
     def check(self) -> None:
         if self.subset_size < 1:
-            raise InputError(f"subset size must be at least 1 image, not {self.subset_size}")
+            msg = f"subset size must be at least 1 image, not {self.subset_size}"
+            raise InputError(msg)
         parse_option(Preset, self.preset, "preset")
         parse_option(DropType, self.drop_type, "drop type")
         backend = parse_option(Backend, self.backend, "backend")
         if backend == Backend.TORCH:
-            raise InputError("quantize makes OpenVINO or ONNX Runtime INT8 models; choose openvino or onnxruntime")
+            msg = "quantize makes OpenVINO or ONNX Runtime INT8 models; choose openvino or onnxruntime"
+            raise InputError(msg)
         if self.model_type not in (None, "transformer"):
-            raise InputError(f"unknown model type {self.model_type!r}; leave it empty or use 'transformer'")
+            msg = f"unknown model type {self.model_type!r}; leave it empty or use 'transformer'"
+            raise InputError(msg)
         if self.name is not None:
             check_new_variant_id(self.name)
         if self.max_drop is not None:
             if backend == Backend.ONNXRUNTIME:
-                raise InputError(
-                    "accuracy control is NNCF's (OpenVINO); ONNX Runtime quantizes without it: leave max drop empty"
-                )
+                msg = "accuracy control is NNCF's (OpenVINO); ONNX Runtime quantizes without it: leave max drop empty"
+                raise InputError(msg)
             if not 0 < self.max_drop < 1:
-                raise InputError(f"maximum drop {self.max_drop} must be between 0 and 1 (0.01 = 1 point)")
+                msg = f"maximum drop {self.max_drop} must be between 0 and 1 (0.01 = 1 point)"
+                raise InputError(msg)
             if not self.validation:
-                raise InputError("accuracy control needs a labelled validation set; give --validation")
+                msg = "accuracy control needs a labelled validation set; give --validation"
+                raise InputError(msg)
 
     @property
     def backend_kind(self) -> Backend:
@@ -166,13 +170,17 @@ def _parent(spec: ModelSpec, backend: Backend, workspace: Workspace, progress) -
     return found
 
 
-def _target_name(config: QuantizeConfig, workspace: Workspace, spec: ModelSpec, signature: dict) -> tuple[str, str]:
+def _target_name(
+    config: QuantizeConfig, workspace: Workspace, spec: ModelSpec, signature: dict
+) -> tuple[str, str]:
     """(variant id, on_conflict) for this recipe; see the module docstring for the rule."""
     if config.name:
         return config.name, "replace" if config.replace else "fail"
     backend = config.backend_kind
     default = "int8" if backend == Backend.OPENVINO else "ort-int8"
-    existing = [v for v in workspace.variants(spec.id) if v.backend == backend and v.format == NumberFormat.INT8]
+    existing = [
+        v for v in workspace.variants(spec.id) if v.backend == backend and v.format == NumberFormat.INT8
+    ]
     for variant in existing:
         if _signature(variant) == signature:
             return variant.id, "replace"
@@ -207,14 +215,20 @@ def quantize_model(
     report(progress, "loading calibration images")
 
     def distilling(done: int, total: int, loss: float) -> None:
-        report(progress, f"distilling calibration images from BatchNorm statistics (loss {loss:,.0f})", done, total)
+        report(
+            progress,
+            f"distilling calibration images from BatchNorm statistics (loss {loss:,.0f})",
+            done,
+            total,
+        )
 
     calibration = load_dataset(
         config.calibration, purpose="calibration", workspace=workspace, count=config.subset_size,
         spec=spec.preprocess, model=spec, progress=distilling,
     )  # fmt: skip
     if len(calibration) == 0:
-        raise DatasetError(f"{calibration.name} holds no images; calibration needs at least one")
+        msg = f"{calibration.name} holds no images; calibration needs at least one"
+        raise DatasetError(msg)
     notes = []
     if len(calibration) < config.subset_size:
         notes.append(
@@ -269,7 +283,9 @@ def quantize_model(
         import openvino as ov
 
         report(progress, "saving the INT8 IR")
-        with workspace.write_variant(spec.id, name, manifest, on_conflict=on_conflict, result=saved) as folder:
+        with workspace.write_variant(
+            spec.id, name, manifest, on_conflict=on_conflict, result=saved
+        ) as folder:
             ov.save_model(quantized, folder / "model.xml", compress_to_fp16=False)
             manifest.update(accuracy_control=accuracy, int8_layers=layers)
             manifest["recipe"] = _recipe(method, parent, settings, calib_info, start, notes)
@@ -282,7 +298,9 @@ def quantize_model(
         def calibrated(done: int, count: int) -> None:
             report(progress, "quantizing with ONNX Runtime (calibrating)", done, count)
 
-        with workspace.write_variant(spec.id, name, manifest, on_conflict=on_conflict, result=saved) as folder:
+        with workspace.write_variant(
+            spec.id, name, manifest, on_conflict=on_conflict, result=saved
+        ) as folder:
             info = quantize_onnx(parent.onnx, folder / "model.onnx", arrays, progress=calibrated)
             settings.update({k: v for k, v in info.items() if k not in ("seconds", "path")})
             layers = int(info.get("quantized_nodes") or 0)
@@ -307,7 +325,9 @@ def quantize_model(
     )
 
 
-def _recipe(method, parent: Variant, settings: dict, calibration: dict, start: float, notes: list[str]) -> dict:
+def _recipe(
+    method, parent: Variant, settings: dict, calibration: dict, start: float, notes: list[str]
+) -> dict:
     return Recipe(
         method,
         parent=parent.id,
@@ -353,12 +373,16 @@ def _nncf(config: QuantizeConfig, spec: ModelSpec, parent: Variant, samples, wor
         if config.max_drop is None:
             quantized = nncf.quantize(model, dataset, **common)
         else:
-            quantized, accuracy = _quantize_with_control(config, spec, model, dataset, common, workspace, progress)
+            quantized, accuracy = _quantize_with_control(
+                config, spec, model, dataset, common, workspace, progress
+            )
     except nncf.ValidationError as exc:
-        raise InputError(f"NNCF refused the settings: {exc}; check the ignored scope names") from exc
+        msg = f"NNCF refused the settings: {exc}; check the ignored scope names"
+        raise InputError(msg) from exc
     except RuntimeError as exc:
         if "ignored" in str(exc).lower():
-            raise InputError(f"ignored scope does not match the model: {exc}") from exc
+            msg = f"ignored scope does not match the model: {exc}"
+            raise InputError(msg) from exc
         raise
     layers = sum(1 for op in quantized.get_ordered_ops() if op.get_type_name() == "FakeQuantize")
     if accuracy is not None:
@@ -404,11 +428,12 @@ def _quantize_with_control(config, spec, model, dataset, common, workspace, prog
 
     from core.data import load_dataset
 
-    validation = load_dataset(config.validation, purpose="evaluation", workspace=workspace, spec=spec.preprocess)
+    validation = load_dataset(
+        config.validation, purpose="evaluation", workspace=workspace, spec=spec.preprocess
+    )
     if not validation.labelled:
-        raise DatasetError(
-            f"{validation.name} has no labels; accuracy control needs one sub-folder per class or a CSV of file,label"
-        )
+        msg = f"{validation.name} has no labels; accuracy control needs one sub-folder per class or a CSV of file,label"
+        raise DatasetError(msg)
     if config.validation_size and len(validation) > config.validation_size:
         validation = validation.subset(config.validation_size)
     labels = validation.label_indices(class_names(spec))
@@ -467,7 +492,9 @@ def quantize_job(config: dict, workspace: Workspace, ctx) -> dict:
     from core.jobs import config_from_dict
 
     config = {**config, "ignored_scope": config.get("ignored_scope") or ()}
-    result = quantize_model(config_from_dict(QuantizeConfig, config), workspace=workspace, progress=ctx.progress)
+    result = quantize_model(
+        config_from_dict(QuantizeConfig, config), workspace=workspace, progress=ctx.progress
+    )
     for note in result.notes:
         ctx.log(note)
     return result.to_dict()

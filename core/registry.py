@@ -73,8 +73,12 @@ class ModelSpec:
     description: str = ""
     license: str = ""
     source_file: str = ""  # for uploads: path relative to the model folder
-    batchnorm: bool | None = None  # has BatchNorm layers (data-free distilled calibration needs them); None: unknown
-    arch_config: dict = field(default_factory=dict)  # how to build a trained or pruned network (see ARCHITECTURE_MODULES)
+    batchnorm: bool | None = (
+        None  # has BatchNorm layers (data-free distilled calibration needs them); None: unknown
+    )
+    arch_config: dict = field(
+        default_factory=dict
+    )  # how to build a trained or pruned network (see ARCHITECTURE_MODULES)
     class_list: tuple[str, ...] = ()  # class names of a model trained here (labels "custom")
     heldout: str = ""  # a trained model's held-out evaluation set, relative to its model folder
 
@@ -267,7 +271,8 @@ def get_model(model_id: str, workspace: Workspace | None = None) -> ModelSpec:
         if spec is not None:
             return spec
     known = ", ".join(s.id for s in list_models(workspace))
-    raise ModelNotFoundError(f"unknown model {model_id!r}; known models: {known}")
+    msg = f"unknown model {model_id!r}; known models: {known}"
+    raise ModelNotFoundError(msg)
 
 
 def model_title(model_id: str, workspace: Workspace | None = None) -> str:
@@ -316,16 +321,18 @@ def register_user_model(workspace: Workspace, spec: ModelSpec, *, source: Path |
     """
     check_model_id(spec.id)
     if is_builtin(spec.id):
-        raise InputError(f"{spec.id!r} is the id of a built-in model; choose another name")
+        msg = f"{spec.id!r} is the id of a built-in model; choose another name"
+        raise InputError(msg)
     folder = workspace.model_dir(spec.id)
     if (folder / MODEL_JSON).exists():
-        raise InputError(f"a model named {spec.id!r} already exists; choose another name or remove it first")
+        msg = f"a model named {spec.id!r} already exists; choose another name or remove it first"
+        raise InputError(msg)
     folder.mkdir(parents=True, exist_ok=True)
     if source is not None:
         target = folder / "source"
         if target.exists():  # left by an import of this name that never finished: no model.json points at it
             shutil.rmtree(target)
-        os.replace(source, target)
+        Path(source).replace(target)
     write_json(folder / MODEL_JSON, spec.to_dict())
     return spec
 
@@ -399,7 +406,8 @@ _BUILDERS: dict = {}
 def register_architecture(name: str, builder) -> None:
     """Add a builder `spec -> torch.nn.Module` for an architecture; a taken name is refused."""
     if name in _BUILDERS and _BUILDERS[name] is not builder:
-        raise InputError(f"an architecture named {name!r} is already registered; choose another name")
+        msg = f"an architecture named {name!r} is already registered; choose another name"
+        raise InputError(msg)
     _BUILDERS[name] = builder
 
 
@@ -424,7 +432,8 @@ def _empty_module(arch: str) -> torch.nn.Module:
         import torchvision
 
         return torchvision.models.get_model(arch, weights=None)
-    raise ModelFileError(f"{arch!r} has no PyTorch architecture; it can run only from its OpenVINO IR")
+    msg = f"{arch!r} has no PyTorch architecture; it can run only from its OpenVINO IR"
+    raise ModelFileError(msg)
 
 
 def load_state_dict_file(path: Path) -> dict:
@@ -434,17 +443,19 @@ def load_state_dict_file(path: Path) -> dict:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many kinds for a bad or unsafe file
-        raise ModelFileError(
+        msg = (
             f"{path.name} is not a PyTorch state dict that can be loaded safely ({type(exc).__name__}); "
             "save one with torch.save(model.state_dict(), 'weights.pt') and upload that"
-        ) from exc
+        )
+        raise ModelFileError(msg) from exc
     if isinstance(data, dict) and "state_dict" in data and isinstance(data["state_dict"], dict):
         data = data["state_dict"]
     if not isinstance(data, dict) or not data or not all(hasattr(v, "shape") for v in data.values()):
-        raise ModelFileError(
+        msg = (
             f"{path.name} does not hold a state dict (a mapping of layer names to tensors); "
             "save one with torch.save(model.state_dict(), 'weights.pt')"
         )
+        raise ModelFileError(msg)
     return {k.removeprefix("module."): v for k, v in data.items()}
 
 
@@ -466,9 +477,8 @@ def apply_state_dict(module: torch.nn.Module, state: dict, *, arch: str, name: s
                 f"{len(wrong)} layers of another shape (e.g. {k}: {tuple(state[k].shape)} "
                 f"instead of {tuple(expected[k].shape)})"
             )
-        raise ArchitectureMismatchError(
-            f"{name} does not fit {arch}: {'; '.join(details)}; choose the architecture it was trained with"
-        )
+        msg = f"{name} does not fit {arch}: {'; '.join(details)}; choose the architecture it was trained with"
+        raise ArchitectureMismatchError(msg)
     module.load_state_dict(state)
 
 
@@ -478,9 +488,8 @@ def build_torch_model(spec: ModelSpec, workspace: Workspace | None = None) -> to
 
     torch.set_grad_enabled(False)
     if not spec.has_torch:
-        raise ModelFileError(
-            f"{spec.id} was uploaded as {spec.architecture.upper()} and has no PyTorch model"
-        )
+        msg = f"{spec.id} was uploaded as {spec.architecture.upper()} and has no PyTorch model"
+        raise ModelFileError(msg)
     if spec.source == "bundled" and spec.architecture != "lenet5":
         from efficientnet_lite_pytorch import EfficientNet
 
@@ -501,7 +510,8 @@ def build_torch_model(spec: ModelSpec, workspace: Workspace | None = None) -> to
         raise WeightsUnavailableError(_missing_weights_message(spec.architecture))
     elif spec.weights == "state-dict":
         if workspace is None:
-            raise InputError(f"{spec.id} keeps its weights in a workspace; none was given")
+            msg = f"{spec.id} keeps its weights in a workspace; none was given"
+            raise InputError(msg)
         path = workspace.model_dir(spec.id) / spec.source_file
         apply_state_dict(module, load_state_dict_file(path), arch=spec.architecture, name=path.name)
     return module.eval()

@@ -147,15 +147,23 @@ def _recommendation_html(
     rec: Recommendation, *, min_top1: float | None, max_latency_ms: float | None, within: float
 ) -> str:
     asked = [
-        f"top-1 at least {min_top1 * 100:.1f} %" if min_top1 is not None else f"top-1 within {within:g} point of the best",
-        f"median latency at most {max_latency_ms:g} ms" if max_latency_ms is not None else "no latency budget",
+        f"top-1 at least {min_top1 * 100:.1f} %"
+        if min_top1 is not None
+        else f"top-1 within {within:g} point of the best",
+        f"median latency at most {max_latency_ms:g} ms"
+        if max_latency_ms is not None
+        else "no latency budget",
         "stable measurements only",
     ]
     constraints = f'<p class="meta">Asked for: {_e("; ".join(asked))}.</p>'
     reason = _e(rec.reason[:1].upper() + rec.reason[1:])
     if rec.point is None:
-        return f'<div class="callout none"><strong>No recommendation</strong><p>{reason}.</p></div>{constraints}'
-    return f'<div class="callout"><strong>Use {_e(rec.point.label)}</strong><p>{reason}.</p></div>{constraints}'
+        return (
+            f'<div class="callout none"><strong>No recommendation</strong><p>{reason}.</p></div>{constraints}'
+        )
+    return (
+        f'<div class="callout"><strong>Use {_e(rec.point.label)}</strong><p>{reason}.</p></div>{constraints}'
+    )
 
 
 def _warnings_html(found: TradeoffSet) -> str:
@@ -254,7 +262,9 @@ def _published(workspace: Workspace, model_id: str) -> str:
     return f"Published top-1: {figures} ({spec.published_source})."
 
 
-def _accuracy_html(workspace: Workspace, evaluations: Mapping[str, list[EvaluationResult]], titles: Mapping, chart) -> str:
+def _accuracy_html(
+    workspace: Workspace, evaluations: Mapping[str, list[EvaluationResult]], titles: Mapping, chart
+) -> str:
     if not evaluations:
         return "<p>No labelled evaluation yet: accuracy is unknown for every model.</p>"
     parts = []
@@ -365,11 +375,15 @@ def build_report(
 
     all_evaluations = [e for used in evaluations.values() for e in used]
     machines |= {machine_text(e.machine) for e in all_evaluations if e.machine}
-    devices = sorted(machines) or distinct_values([r.device_name for r in results] + [e.device_name for e in all_evaluations])
+    devices = sorted(machines) or distinct_values(
+        [r.device_name for r in results] + [e.device_name for e in all_evaluations]
+    )
     versions = _versions([r.versions for r in runs] + [e.versions for e in all_evaluations])
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     off_chart = [p for p in points if not p.complete]
-    machine = results[0].machine if len({machine_text(r.machine) for r in results if r.machine}) == 1 else None
+    machine = (
+        results[0].machine if len({machine_text(r.machine) for r in results if r.machine}) == 1 else None
+    )
 
     body = [
         "<header><h1>OpenVINO speed-up report</h1>",
@@ -381,11 +395,23 @@ def build_report(
         _warnings_html(found),
         "</section>",
         "<section><h2>Speed vs accuracy</h2>",
-        chart(tradeoff_figure(points, front=front, recommended=rec.point, min_top1=min_top1 or rec.floor, max_latency_ms=max_latency_ms)),
+        chart(
+            tradeoff_figure(
+                points,
+                front=front,
+                recommended=rec.point,
+                min_top1=min_top1 or rec.floor,
+                max_latency_ms=max_latency_ms,
+            )
+        ),
     ]
     if off_chart:
-        items = "".join(f"<li>{_e(p.label)}: {_e('; '.join(p.notes) or 'incomplete')}</li>" for p in off_chart)
-        body.append(f'<p class="meta">Not on the chart (latency or accuracy missing):</p><ul class="notes">{items}</ul>')
+        items = "".join(
+            f"<li>{_e(p.label)}: {_e('; '.join(p.notes) or 'incomplete')}</li>" for p in off_chart
+        )
+        body.append(
+            f'<p class="meta">Not on the chart (latency or accuracy missing):</p><ul class="notes">{items}</ul>'
+        )
     body += [
         "<h3>All points and their measurement conditions</h3>",
         _points_html(points, front, rec) if points else "<p>Nothing measured yet.</p>",
@@ -452,7 +478,9 @@ def results_json(workspace: Workspace, model_ids: Iterable[str] | None = None) -
     found = collect(workspace, model_ids=model_ids)
     payload = {
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
-        "points": [{**row, "label": p.label} for p, row in zip(found.points, points_table(found.points), strict=True)],
+        "points": [
+            {**row, "label": p.label} for p, row in zip(found.points, points_table(found.points), strict=True)
+        ],
         "runs": [
             {**run.to_dict(), "run": {"created": result.created, "machine": result.machine}}
             for run, result in latest_runs(workspace, model_ids=model_ids)

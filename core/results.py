@@ -48,10 +48,12 @@ class ResultShapeError(ValueError):
 
 def need(data: Mapping, key: str, kind: type | tuple = object) -> Any:
     if not isinstance(data, Mapping) or key not in data:
-        raise ResultShapeError(f"lacks {key!r}")
+        msg = f"lacks {key!r}"
+        raise ResultShapeError(msg)
     value = data[key]
     if not isinstance(value, kind):
-        raise ResultShapeError(f"{key!r} is a {type(value).__name__}")
+        msg = f"{key!r} is a {type(value).__name__}"
+        raise ResultShapeError(msg)
     return value
 
 
@@ -67,7 +69,8 @@ def _variant_of(data: Mapping) -> tuple[str, Backend, NumberFormat]:
     """(variant id, backend, format) of a run or score, from new keys or a pre-variant `precision`."""
     variant = str(data.get("variant") or data.get("precision") or "")
     if not variant:
-        raise ResultShapeError("names no variant or precision")
+        msg = "names no variant or precision"
+        raise ResultShapeError(msg)
     kind = DEFAULT_VARIANTS.get(variant)
     try:
         backend = Backend(data.get("backend") or (kind.backend if kind else Backend.OPENVINO))
@@ -100,7 +103,8 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     if n <= 0:
         return (0.0, 1.0)
     if not 0 <= successes <= n:
-        raise InputError(f"{successes} successes out of {n} is impossible; successes must be 0..n")
+        msg = f"{successes} successes out of {n} is impossible; successes must be 0..n"
+        raise InputError(msg)
     p = successes / n
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
@@ -155,7 +159,8 @@ class LatencyStats:
     def from_dict(cls, data: Mapping) -> LatencyStats:
         median = _num(need(data, "median"))
         if median is None or median <= 0:
-            raise ResultShapeError("has no positive median latency")
+            msg = "has no positive median latency"
+            raise ResultShapeError(msg)
         return cls(
             median=median,
             mean=_num(data.get("mean"), median),
@@ -189,7 +194,9 @@ class VariantRun:
     recipe: str = ""
     round_medians: tuple[float, ...] = ()
     unstable_reasons: tuple[str, ...] = ()
-    fingerprint: str = ""  # of the variant's files when measured: tells a renamed variant from a newer namesake
+    fingerprint: str = (
+        ""  # of the variant's files when measured: tells a renamed variant from a newer namesake
+    )
 
     @property
     def precision(self) -> str:
@@ -277,7 +284,9 @@ class VariantRun:
             round_medians=tuple(float(v) for v in data.get("round_medians_ms") or () if _num(v) is not None),
             fingerprint=str(data.get("fingerprint") or ""),
             # a run saved before stability was judged carries no verdict: judge it by what it has
-            unstable_reasons=tuple(reasons) if isinstance(reasons, list) else _legacy_reasons(data, iterations),
+            unstable_reasons=tuple(reasons)
+            if isinstance(reasons, list)
+            else _legacy_reasons(data, iterations),
         )
 
 
@@ -344,7 +353,8 @@ class Comparison:
     def from_dict(cls, data: Mapping) -> Comparison:
         ratio = _num(need(data, "ratio"))
         if ratio is None:
-            raise ResultShapeError("comparison without a ratio")
+            msg = "comparison without a ratio"
+            raise ResultShapeError(msg)
         return cls(
             str(need(data, "variant")),
             str(need(data, "reference")),
@@ -437,12 +447,16 @@ class BenchmarkResult:
             model_id=model_id,
             created=str(data.get("created") or ""),
             config=dict(config),
-            device_name=str(data.get("device_name") or (runs[0].settings.get("device_name") if runs else "") or ""),
+            device_name=str(
+                data.get("device_name") or (runs[0].settings.get("device_name") if runs else "") or ""
+            ),
             runs=runs,
             skipped=tuple(s for s in data.get("skipped") or () if isinstance(s, Mapping)),
             machine=dict(data.get("machine") or {}),
             rounds=int(data.get("rounds") or 1),
-            grid=dict(grid) if isinstance(grid, Mapping) else ({"batches": [], "streams": []} if data.get("grid") else None),
+            grid=dict(grid)
+            if isinstance(grid, Mapping)
+            else ({"batches": [], "streams": []} if data.get("grid") else None),
             path=data.get("_path") or data.get("path"),
         )
 
@@ -477,7 +491,9 @@ def format_runs(runs: Iterable[VariantRun], skipped: Iterable[dict] = ()) -> str
     lines = [header]
     for r in runs:
         s, lat = r.settings, r.latency
-        compile_ms = "-" if r.compile_ms is None else f"{r.compile_ms:.0f}" + ("*" if r.compiled_from_cache else "")
+        compile_ms = (
+            "-" if r.compile_ms is None else f"{r.compile_ms:.0f}" + ("*" if r.compiled_from_cache else "")
+        )
         iqr = "-" if lat.iqr is None else f"{lat.iqr:.3f}"
         lines.append(
             f"{r.variant:<18}{r.backend.value:<12}{str(r.execution or '-'):>12}{r.batch:>6}"
@@ -485,7 +501,9 @@ def format_runs(runs: Iterable[VariantRun], skipped: Iterable[dict] = ()) -> str
             f"{iqr:>8}{lat.min:>9.3f}{lat.max:>9.3f}{lat.p90:>9.3f}{r.throughput_fps:>10.1f}"
             + ("" if r.stable else "  unstable")
         )
-    lines.append("latency in ms (synchronous, one request); exec: the precision that executed; * compiled model came from a cache")
+    lines.append(
+        "latency in ms (synchronous, one request); exec: the precision that executed; * compiled model came from a cache"
+    )
     for skip in skipped:
         lines.append(f"skipped {skip.get('variant') or skip.get('precision')}: {skip.get('reason')}")
     return "\n".join(lines)
@@ -547,7 +565,11 @@ class VariantScore:
 
         def interval(key: str) -> tuple[float, float] | None:
             value = data.get(key)
-            if isinstance(value, list | tuple) and len(value) == 2 and all(_num(v) is not None for v in value):
+            if (
+                isinstance(value, list | tuple)
+                and len(value) == 2
+                and all(_num(v) is not None for v in value)
+            ):
                 return (float(value[0]), float(value[1]))
             return None
 
@@ -660,7 +682,8 @@ class EvaluationResult:
         for score in self.results:
             if score.variant == variant:
                 return score
-        raise InputError(f"this evaluation has no {variant!r}; it measured {', '.join(self.variants)}")
+        msg = f"this evaluation has no {variant!r}; it measured {', '.join(self.variants)}"
+        raise InputError(msg)
 
     def agreement_of(self, a: str, b: str) -> Agreement | None:
         for found in self.agreement_detail.values():
@@ -703,7 +726,9 @@ class EvaluationResult:
             trained=data.get("trained", True) is not False,
             dataset=dict(dataset),
             results=results,
-            agreement_detail={str(k): Agreement.from_dict(str(k), v) for k, v in detail.items() if isinstance(v, Mapping)},
+            agreement_detail={
+                str(k): Agreement.from_dict(str(k), v) for k, v in detail.items() if isinstance(v, Mapping)
+            },
             predictions=dict(predictions),
             versions=dict(data.get("versions") or {}),
             machine=dict(data.get("machine") or {}),
@@ -760,7 +785,12 @@ def load_kind(workspace: Workspace, kind: str, parse, model_id: str | None) -> L
         try:
             items.append(parse(data))
         except (ResultShapeError, TypeError, ValueError, KeyError, AttributeError) as exc:
-            bad.append(DamagedResult(Path(data.get("_path", "")), f"is not {'an' if kind[0] in 'aeiou' else 'a'} {kind} result ({exc})"))
+            bad.append(
+                DamagedResult(
+                    Path(data.get("_path", "")),
+                    f"is not {'an' if kind[0] in 'aeiou' else 'a'} {kind} result ({exc})",
+                )
+            )
     return Loaded(tuple(items), tuple(bad))
 
 
@@ -772,7 +802,9 @@ def load_evaluations(workspace: Workspace, model_id: str | None = None) -> Loade
     return load_kind(workspace, "evaluation", EvaluationResult.from_dict, model_id)
 
 
-def sort_variants(names: Iterable[str], kinds: Mapping[str, tuple[Backend, NumberFormat]] | None = None) -> list[str]:
+def sort_variants(
+    names: Iterable[str], kinds: Mapping[str, tuple[Backend, NumberFormat]] | None = None
+) -> list[str]:
     """Variant ids in display order (reference first, then by backend and format)."""
     kinds = kinds or {}
 

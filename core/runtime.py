@@ -71,7 +71,8 @@ def check_device(device: str) -> str:
     for choice in choices:
         if text.upper() == choice.upper():
             return choice
-    raise InputError(f"unknown device {text!r}; this machine offers {', '.join(choices)}")
+    msg = f"unknown device {text!r}; this machine offers {', '.join(choices)}"
+    raise InputError(msg)
 
 
 def device_capabilities(device: str = "CPU") -> list[str]:

@@ -68,14 +68,18 @@ class StudyConfig:
 
     def check(self) -> None:
         if not self.sources:
-            raise InputError("a study needs at least one calibration source (e.g. builtin:mnist, builtin:fractal, noise)")
+            msg = "a study needs at least one calibration source (e.g. builtin:mnist, builtin:fractal, noise)"
+            raise InputError(msg)
         if not self.counts or any(int(c) < 1 for c in self.counts):
-            raise InputError(f"counts must be positive numbers of images, not {list(self.counts)}")
+            msg = f"counts must be positive numbers of images, not {list(self.counts)}"
+            raise InputError(msg)
         steps = len(self.sources) * len(self.counts)
         if steps > MAX_STEPS:
-            raise InputError(f"{steps} quantizations is more than the {MAX_STEPS} one study runs; choose fewer sources or counts")
+            msg = f"{steps} quantizations is more than the {MAX_STEPS} one study runs; choose fewer sources or counts"
+            raise InputError(msg)
         if self.limit is not None and self.limit < 1:
-            raise InputError(f"limit must be a positive number of images, not {self.limit}")
+            msg = f"limit must be a positive number of images, not {self.limit}"
+            raise InputError(msg)
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,11 @@ class StudyRow:
     def from_dict(cls, data: Mapping) -> StudyRow:
         def pair(key):
             value = data.get(key)
-            return (float(value[0]), float(value[1])) if isinstance(value, list | tuple) and len(value) == 2 else None
+            return (
+                (float(value[0]), float(value[1]))
+                if isinstance(value, list | tuple) and len(value) == 2
+                else None
+            )
 
         return cls(
             source=str(need(data, "source")),
@@ -247,7 +255,9 @@ def reading(result: StudyResult) -> list[str]:
         if ok_from is not None and ok_from == gaps[0][0]:
             close.append(f"{label} (from {ok_from} images)")
         elif ok_from is not None:
-            sentences.append(f"With {ok_from} or more {label} images INT8 stays within {CLOSE_POINTS:g} points of FP32.")
+            sentences.append(
+                f"With {ok_from} or more {label} images INT8 stays within {CLOSE_POINTS:g} points of FP32."
+            )
         elif worst is not None:
             far.append((worst[1], f"{label} loses {worst[1]:.1f} points at {worst[0]} images"))
     if close and not far and len(close) == len(by_source):
@@ -262,7 +272,9 @@ def reading(result: StudyResult) -> list[str]:
         best = max(agreements, key=lambda r: r.agreement)
         worst = min(agreements, key=lambda r: r.agreement)
         if abs(best.agreement - worst.agreement) < 1e-9:
-            sentences.append(f"Label-free fidelity: every INT8 variant gives the same top-1 as FP32 on {_pct(best.agreement)} of the images.")
+            sentences.append(
+                f"Label-free fidelity: every INT8 variant gives the same top-1 as FP32 on {_pct(best.agreement)} of the images."
+            )
         else:
             sentences.append(
                 f"Label-free fidelity: top-1 agreement with FP32 ranges from {_pct(worst.agreement)} "
@@ -275,7 +287,11 @@ def reading(result: StudyResult) -> list[str]:
         )
     failed = [r for r in result.rows if r.status != "done"]
     if failed:
-        sentences.append(f"{len(failed)} step(s) did not run: " + "; ".join(f"{source_label(r.source)} × {r.count}: {r.reason}" for r in failed[:3]) + ".")
+        sentences.append(
+            f"{len(failed)} step(s) did not run: "
+            + "; ".join(f"{source_label(r.source)} × {r.count}: {r.reason}" for r in failed[:3])
+            + "."
+        )
     if not result.complete:
         sentences.append("The study was stopped before its end: the rows above are the ones it finished.")
     return sentences
@@ -318,7 +334,8 @@ def run_study(
     config.check()
     spec = get_model(config.model_id, workspace)
     if not spec.trained:
-        raise InputError(f"{spec.id} is untrained: it has no accuracy to keep, so there is nothing to study")
+        msg = f"{spec.id} is untrained: it has no accuracy to keep, so there is nothing to study"
+        raise InputError(msg)
     skipped = _check_sources(config, spec)
     steps = [(source, int(count)) for source in config.sources for count in sorted(set(config.counts))]
     path = workspace.root / "results" / "study" / f"{utc_stamp()}-{spec.id}.json"
@@ -333,17 +350,28 @@ def run_study(
         convert_model(ConvertConfig(spec.id, variants=(parent,)), workspace=workspace)
     report(progress, "evaluating FP32 on the evaluation set")
     baseline = evaluate_model(
-        EvaluateConfig(spec.id, variants=("fp32",), dataset=config.dataset, limit=config.limit), workspace=workspace
+        EvaluateConfig(spec.id, variants=("fp32",), dataset=config.dataset, limit=config.limit),
+        workspace=workspace,
     )
     fp32 = baseline.score("fp32")
     result = StudyResult(
         model_id=spec.id,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
-        config={"sources": list(config.sources), "counts": sorted(set(config.counts)), "dataset": config.dataset,
-                "limit": config.limit, "backend": config.backend},  # fmt: skip
+        config={
+            "sources": list(config.sources),
+            "counts": sorted(set(config.counts)),
+            "dataset": config.dataset,
+            "limit": config.limit,
+            "backend": config.backend,
+        },  # fmt: skip
         dataset=dict(baseline.dataset),
-        fp32={"top1": fp32.top1, "top5": fp32.top5, "top1_ci95": list(fp32.top1_ci95 or []) or None,
-              "top5_ci95": list(fp32.top5_ci95 or []) or None, "count": fp32.count},  # fmt: skip
+        fp32={
+            "top1": fp32.top1,
+            "top5": fp32.top5,
+            "top1_ci95": list(fp32.top1_ci95 or []) or None,
+            "top5_ci95": list(fp32.top5_ci95 or []) or None,
+            "count": fp32.count,
+        },  # fmt: skip
         rows=(),
         complete=False,
         machine=cpu_info(),
@@ -351,7 +379,8 @@ def run_study(
         path=str(path),
     )
     if not baseline.labelled:
-        raise InputError(f"{baseline.dataset_name} has no labels; a study needs a labelled evaluation set")
+        msg = f"{baseline.dataset_name} has no labels; a study needs a labelled evaluation set"
+        raise InputError(msg)
     write_json(path, result.to_dict())
     rows: list[StudyRow] = []
     step_seconds: list[float] = []
@@ -361,7 +390,11 @@ def run_study(
             left = ""
             if step_seconds:
                 remaining = (sum(step_seconds) / len(step_seconds)) * (len(steps) - number + 1)
-                left = f" · about {remaining / 60:.0f} min left in the study" if remaining >= 90 else f" · about {remaining:.0f} s left in the study"
+                left = (
+                    f" · about {remaining / 60:.0f} min left in the study"
+                    if remaining >= 90
+                    else f" · about {remaining:.0f} s left in the study"
+                )
 
             def forward(event: Progress, label=label, left=left) -> None:
                 if progress is not None:
@@ -381,7 +414,12 @@ def run_study(
                 )  # fmt: skip
                 forward(Progress("evaluating"))
                 evaluation = evaluate_model(
-                    EvaluateConfig(spec.id, variants=("fp32", quantized.variant), dataset=config.dataset, limit=config.limit),
+                    EvaluateConfig(
+                        spec.id,
+                        variants=("fp32", quantized.variant),
+                        dataset=config.dataset,
+                        limit=config.limit,
+                    ),
                     workspace=workspace,
                     progress=forward,
                 )
@@ -417,7 +455,9 @@ def run_study(
             result = replace(result, rows=tuple(rows))
             write_json(path, result.to_dict())
             if log:
-                log(f"{label}: {quantized.variant} top-1 {score.top1:.4f}, agreement {agree.rate if agree else float('nan'):.4f}")
+                log(
+                    f"{label}: {quantized.variant} top-1 {score.top1:.4f}, agreement {agree.rate if agree else float('nan'):.4f}"
+                )
     except (JobCancelledError, KeyboardInterrupt):
         write_json(path, replace(result, rows=tuple(rows), complete=False).to_dict())
         raise
@@ -448,7 +488,12 @@ def _cmd_study(args, ws: Workspace):
         limit=args.limit,
         backend=args.backend,
     )
-    result = run_study(config, workspace=ws, progress=_stderr_progress(args.json), log=lambda line: print(line, file=sys.stderr))
+    result = run_study(
+        config,
+        workspace=ws,
+        progress=_stderr_progress(args.json),
+        log=lambda line: print(line, file=sys.stderr),
+    )
     if args.json:
         return result.cli_dict()
     print(format_study(result))
@@ -491,7 +536,9 @@ def register_cli(add, variant_options) -> None:
     p.add_argument("--model", required=True)
     p.add_argument("--sources", nargs="+", required=True, metavar="SRC")
     p.add_argument("--counts", nargs="+", type=int, default=list(DEFAULT_COUNTS), metavar="N")
-    p.add_argument("--dataset", required=True, metavar="EVAL", help="labelled evaluation set, e.g. builtin:mnist")
+    p.add_argument(
+        "--dataset", required=True, metavar="EVAL", help="labelled evaluation set, e.g. builtin:mnist"
+    )
     p.add_argument("--limit", type=int, help="evaluate on at most this many images")
     p.add_argument("--backend", choices=["openvino", "onnxruntime"], default="openvino")
 
@@ -510,7 +557,9 @@ def study_sections(workspace: Workspace, model_ids: Sequence[str] | None, chart)
         return []
     parts = ["<section><h2>Calibration studies</h2>"]
     for model_id, study in sorted(latest.items()):
-        parts.append(f"<h3>{escape(model_id)} · {escape(str(study.dataset.get('name')))} ({study.dataset.get('size')} images)</h3>")
+        parts.append(
+            f"<h3>{escape(model_id)} · {escape(str(study.dataset.get('name')))} ({study.dataset.get('size')} images)</h3>"
+        )
         parts.append(chart(study_figure(study)))
         rows = "".join(
             f"<tr><td>{escape(source_label(r.source))}</td><td class='num'>{r.count}</td><td>{escape(r.variant or r.status)}</td>"
@@ -524,7 +573,11 @@ def study_sections(workspace: Workspace, model_ids: Sequence[str] | None, chart)
             "<div class='table-wrap'><table><thead><tr><th>Source</th><th>Images</th><th>Variant</th><th>Top-1</th>"
             f"<th>Agreement with FP32</th><th>Top-5 overlap</th><th>Quantize (s)</th></tr></thead><tbody>{rows}</tbody></table></div>"
         )
-        parts.append("<ul class='plain'>" + "".join(f"<li>{escape(s)}</li>" for s in reading(study)) + "</ul>")
-        parts.append(f"<p class='meta'>FP32 top-1 {_pct(study.fp32['top1'])} on the same images · {escape(study.created)}</p>")
+        parts.append(
+            "<ul class='plain'>" + "".join(f"<li>{escape(s)}</li>" for s in reading(study)) + "</ul>"
+        )
+        parts.append(
+            f"<p class='meta'>FP32 top-1 {_pct(study.fp32['top1'])} on the same images · {escape(study.created)}</p>"
+        )
     parts.append("</section>")
     return parts

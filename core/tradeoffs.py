@@ -180,7 +180,12 @@ class _Naming:
         """The current name of what a result measured, or None if that version is gone."""
         if fingerprint and fingerprint in self.by_fingerprint:
             return self.by_fingerprint[fingerprint]
-        if fingerprint and saved in self.current and self.current[saved] and self.current[saved] != fingerprint:
+        if (
+            fingerprint
+            and saved in self.current
+            and self.current[saved]
+            and self.current[saved] != fingerprint
+        ):
             return None  # an earlier variant under a name now taken by another
         return self.aliases.get(saved, saved)
 
@@ -208,7 +213,9 @@ def _renamed_evaluation(evaluation: EvaluationResult, naming: _Naming) -> Evalua
     names = {s.variant: naming.name(s.variant, s.fingerprint) for s in evaluation.results}
     if all(old == new for old, new in names.items()):
         return evaluation
-    results = tuple(replace(s, variant=names[s.variant]) for s in evaluation.results if names[s.variant] is not None)
+    results = tuple(
+        replace(s, variant=names[s.variant]) for s in evaluation.results if names[s.variant] is not None
+    )
     detail = {}
     for agreement in evaluation.agreement_detail.values():
         a, b = names.get(agreement.a), names.get(agreement.b)
@@ -224,7 +231,11 @@ def _renamed_evaluation(evaluation: EvaluationResult, naming: _Naming) -> Evalua
 
 def _matches(run: VariantRun, result: BenchmarkResult, *, device: str | None, hint: str | None) -> bool:
     if device is not None:
-        names = {str(run.settings.get("device") or ""), str(run.settings.get("device_name") or ""), result.device_name}
+        names = {
+            str(run.settings.get("device") or ""),
+            str(run.settings.get("device_name") or ""),
+            result.device_name,
+        }
         if device.lower() not in {n.lower() for n in names}:
             return False
     # A run recorded without a hint (PyTorch, ONNX Runtime) stays as the reference whatever hint is chosen.
@@ -266,7 +277,9 @@ def _pick_runs(
     def rank(item) -> tuple:
         result, usable = item
         runs = list(usable.values())
-        preferred = all(r.batch == 1 for r in runs) and all(str(r.hint or PREFERRED_HINT).lower() == PREFERRED_HINT for r in runs)
+        preferred = all(r.batch == 1 for r in runs) and all(
+            str(r.hint or PREFERRED_HINT).lower() == PREFERRED_HINT for r in runs
+        )
         return (preferred, len(usable), result.created)
 
     ordered = sorted(candidates, key=rank, reverse=True)
@@ -292,8 +305,12 @@ def latest_runs(
     wanted = set(model_ids) if model_ids is not None else {r.model_id for r in loaded}
     found = []
     for model_id in sorted(wanted):
-        picked = _pick_runs(loaded.items, model_id, device=device, hint=hint, batch=batch, naming=_naming(workspace, model_id))
-        for variant in sorted(picked, key=lambda v: variant_order(v, picked[v][0].backend, picked[v][0].format)):
+        picked = _pick_runs(
+            loaded.items, model_id, device=device, hint=hint, batch=batch, naming=_naming(workspace, model_id)
+        )
+        for variant in sorted(
+            picked, key=lambda v: variant_order(v, picked[v][0].backend, picked[v][0].format)
+        ):
             found.append(picked[variant])
     return found
 
@@ -310,14 +327,18 @@ def _primary(evaluations: Sequence[EvaluationResult], needs: Iterable[str] = ())
     return max(reversed(usable), key=lambda e: len(e.scored())) if usable else None
 
 
-def latest_evaluation(workspace: Workspace, model_id: str, *, needs: Iterable[str] = ()) -> EvaluationResult | None:
+def latest_evaluation(
+    workspace: Workspace, model_id: str, *, needs: Iterable[str] = ()
+) -> EvaluationResult | None:
     """The evaluation every page quotes for a model: the latest covering the most variants.
 
     `needs` narrows it to evaluations that measured those variants together (FP32 next to INT8 must
     come from one run on one data set).
     """
     naming = _naming(workspace, model_id)
-    return _primary([_renamed_evaluation(e, naming) for e in load_evaluations(workspace, model_id).items], needs)
+    return _primary(
+        [_renamed_evaluation(e, naming) for e in load_evaluations(workspace, model_id).items], needs
+    )
 
 
 def _pick_evaluations(
@@ -334,7 +355,9 @@ def _pick_evaluations(
     return primary, by_variant
 
 
-def evaluations_used(workspace: Workspace, *, model_ids: Iterable[str] | None = None) -> dict[str, list[EvaluationResult]]:
+def evaluations_used(
+    workspace: Workspace, *, model_ids: Iterable[str] | None = None
+) -> dict[str, list[EvaluationResult]]:
     """Per trained model, the evaluations whose figures the points use: the primary one first."""
     grouped = _evaluations_by_model(workspace, model_ids)
     used = {}
@@ -348,7 +371,9 @@ def evaluations_used(workspace: Workspace, *, model_ids: Iterable[str] | None = 
     return used
 
 
-def _evaluations_by_model(workspace: Workspace, model_ids: Iterable[str] | None) -> dict[str, list[EvaluationResult]]:
+def _evaluations_by_model(
+    workspace: Workspace, model_ids: Iterable[str] | None
+) -> dict[str, list[EvaluationResult]]:
     wanted = set(model_ids) if model_ids is not None else None
     grouped: dict[str, list[EvaluationResult]] = {}
     for evaluation in load_evaluations(workspace):
@@ -360,7 +385,9 @@ def _evaluations_by_model(workspace: Workspace, model_ids: Iterable[str] | None)
     return grouped
 
 
-def _model_info(workspace: Workspace, model_id: str, evaluations: Sequence[EvaluationResult]) -> tuple[str, bool]:
+def _model_info(
+    workspace: Workspace, model_id: str, evaluations: Sequence[EvaluationResult]
+) -> tuple[str, bool]:
     """Title and trained flag from the registry; for a model it no longer knows, from its latest evaluation."""
     from core.registry import get_model
 
@@ -435,14 +462,18 @@ def collect(
     for evaluation in evaluations_loaded:
         if wanted is None or evaluation.model_id in wanted:
             grouped.setdefault(evaluation.model_id, []).append(evaluation)
-    namings = {model_id: _naming(workspace, model_id) for model_id in set(grouped) | {r.model_id for r in benchmarks}}
+    namings = {
+        model_id: _naming(workspace, model_id) for model_id in set(grouped) | {r.model_id for r in benchmarks}
+    }
     grouped = {m: [_renamed_evaluation(e, namings[m]) for e in evs] for m, evs in grouped.items()}
     bench_models = {r.model_id for r in benchmarks if wanted is None or r.model_id in wanted}
     points: list[TradeoffPoint] = []
     runs_by_model: dict[str, list[dict]] = {}
     results_by_source: dict[str, BenchmarkResult] = {}
     for model_id in sorted(bench_models | set(grouped)):
-        runs = _pick_runs(benchmarks.items, model_id, device=device, hint=hint, batch=batch, naming=namings[model_id])
+        runs = _pick_runs(
+            benchmarks.items, model_id, device=device, hint=hint, batch=batch, naming=namings[model_id]
+        )
         title, trained = _model_info(workspace, model_id, grouped.get(model_id, []))
         primary, by_variant = _pick_evaluations(grouped.get(model_id, [])) if trained else (None, {})
         try:
@@ -541,7 +572,10 @@ def _point(
         found = stored[variant]
         size = found.size_bytes / MIB
         recipe = found.recipe.summary()
-        for what, when in (("benchmark", bench.get("created")), ("evaluation", (dataset or {}).get("created"))):
+        for what, when in (
+            ("benchmark", bench.get("created")),
+            ("evaluation", (dataset or {}).get("created")),
+        ):
             if when and _newer(found.created, when):
                 notes.append(f"{found.title} was replaced after this {what}; measure it again")
     else:
@@ -575,7 +609,9 @@ def pareto_front(points: Iterable[TradeoffPoint]) -> list[TradeoffPoint]:
 
     def dominated(p: TradeoffPoint) -> bool:
         return any(
-            q.latency_ms <= p.latency_ms and q.top1 >= p.top1 and (q.latency_ms < p.latency_ms or q.top1 > p.top1)
+            q.latency_ms <= p.latency_ms
+            and q.top1 >= p.top1
+            and (q.latency_ms < p.latency_ms or q.top1 > p.top1)
             for q in complete
         )
 
@@ -605,7 +641,9 @@ def recommend(
     """
     complete = [p for p in points if p.complete]
     if not complete:
-        return Recommendation(None, "no point has both a latency and an accuracy yet; run a benchmark and an evaluation")
+        return Recommendation(
+            None, "no point has both a latency and an accuracy yet; run a benchmark and an evaluation"
+        )
     best_top1 = max(p.top1 for p in complete)
     floor = min_top1 if min_top1 is not None else best_top1 - within_points / 100
     floor_text = (
@@ -630,9 +668,7 @@ def recommend(
         )
         skipped = [p for p in qualifying if not p.stable and p.latency_ms < best.latency_ms]
         if skipped:
-            reason += (
-                f"; {', '.join(p.label for p in skipped)} measured faster but unstable: measure again to compare"
-            )
+            reason += f"; {', '.join(p.label for p in skipped)} measured faster but unstable: measure again to compare"
         return Recommendation(best, reason, tuple(stable), floor)
     if qualifying:
         names = ", ".join(p.label for p in qualifying)
@@ -707,7 +743,9 @@ def _round(value: float | None, digits: int) -> float | None:
     return round(float(value), digits) if value is not None else None
 
 
-def latest_run_with(workspace: Workspace, model_id: str, variants: Iterable[str], *, batch: int = 1) -> BenchmarkResult | None:
+def latest_run_with(
+    workspace: Workspace, model_id: str, variants: Iterable[str], *, batch: int = 1
+) -> BenchmarkResult | None:
     """The newest benchmark run that measured all of `variants` together (at `batch`): the only fair source
     of a ratio between them."""
     wanted = set(variants)

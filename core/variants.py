@@ -60,17 +60,19 @@ MAIN_FILES = {Backend.OPENVINO: "model.bin", Backend.ONNXRUNTIME: "model.onnx"}
 def check_variant_id(variant_id: str) -> str:
     """A variant id is 1-48 lowercase letters, digits, '.', '_' or '-' (the whole string)."""
     if not isinstance(variant_id, str) or not _VARIANT_RE.fullmatch(variant_id):
-        raise InputError(
+        msg = (
             f"variant name {variant_id!r} is not allowed; use 1-48 lowercase letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
         )
+        raise InputError(msg)
     return variant_id
 
 
 def check_new_variant_id(variant_id: str) -> str:
     check_variant_id(variant_id)
     if variant_id in _RESERVED:
-        raise InputError(f"{variant_id!r} is reserved (the PyTorch reference or the upload folder); choose another")
+        msg = f"{variant_id!r} is reserved (the PyTorch reference or the upload folder); choose another"
+        raise InputError(msg)
     return variant_id
 
 
@@ -80,10 +82,11 @@ def check_name_fits(variant_id: str, backend: Backend | str | None, fmt: NumberF
     if kind is None or backend is None or fmt is None:
         return variant_id
     if (kind.backend.value, kind.format.value) != (Backend(backend).value, NumberFormat(fmt).value):
-        raise InputError(
+        msg = (
             f"{variant_id!r} is the name of {BACKENDS[kind.backend].title} {FORMATS[kind.format].title} variants; "
             f"choose another name for this {BACKENDS[Backend(backend)].title} {FORMATS[NumberFormat(fmt)].title} variant"
         )
+        raise InputError(msg)
     return variant_id
 
 
@@ -140,7 +143,18 @@ class Recipe:
         interesting = {
             k: v
             for k, v in self.settings.items()
-            if k in ("route", "preset", "subset_size", "max_drop", "drop_type", "ratio", "epochs", "mode", "per_channel")
+            if k
+            in (
+                "route",
+                "preset",
+                "subset_size",
+                "max_drop",
+                "drop_type",
+                "ratio",
+                "epochs",
+                "mode",
+                "per_channel",
+            )
             and v not in (None, "", [], False)
         }
         if interesting:
@@ -202,7 +216,8 @@ class Variant:
 
     def _path(self, name: str) -> Path:
         if self.folder is None:
-            raise ModelNotFoundError(f"{self.model_id} {self.id} is the PyTorch reference; it has no {name}")
+            msg = f"{self.model_id} {self.id} is the PyTorch reference; it has no {name}"
+            raise ModelNotFoundError(msg)
         return self.folder / name
 
     @property
@@ -257,7 +272,9 @@ def variant_from_manifest(model_id: str, folder: Path, manifest: dict) -> Varian
     kind = DEFAULT_VARIANTS.get(variant_id)
     try:
         backend = Backend(manifest.get("backend") or (kind.backend if kind else Backend.OPENVINO))
-        fmt = NumberFormat(manifest.get("format") or (kind.format if kind else manifest.get("precision") or "fp32"))
+        fmt = NumberFormat(
+            manifest.get("format") or (kind.format if kind else manifest.get("precision") or "fp32")
+        )
     except ValueError:
         backend, fmt = Backend.OPENVINO, NumberFormat.FP32
     if isinstance(manifest.get("recipe"), dict):
@@ -332,12 +349,14 @@ def resolve_variants(
             if skip_missing_reference:
                 skipped.append({"variant": name, "precision": name, "reason": reason})
                 continue
-            raise InputError(f"{reason}; leave torch out")
+            msg = f"{reason}; leave torch out"
+            raise InputError(msg)
         if name not in available:
             raise ModelNotFoundError(missing_variant_message(spec.id, name, list(available)))
         chosen.append(available[name])
     if not chosen and not skipped:
-        raise InputError(f"no variant chosen; {spec.id} has {', '.join(available) or 'none yet'}")
+        msg = f"no variant chosen; {spec.id} has {', '.join(available) or 'none yet'}"
+        raise InputError(msg)
     return chosen, skipped
 
 

@@ -86,7 +86,7 @@ def library_versions() -> dict[str, str]:
 
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with Path(path).open("rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
@@ -95,9 +95,8 @@ def file_sha256(path: Path) -> str:
 def check_model_id(model_id: str) -> str:
     """A model id is 1-64 lowercase letters, digits, '.', '_' or '-', the whole string (no newline)."""
     if not isinstance(model_id, str) or not _ID_RE.fullmatch(model_id):
-        raise InputError(
-            f"model id {model_id!r} is not allowed; use 1-64 lowercase letters, digits, '.', '_' or '-'"
-        )
+        msg = f"model id {model_id!r} is not allowed; use 1-64 lowercase letters, digits, '.', '_' or '-'"
+        raise InputError(msg)
     return model_id
 
 
@@ -183,11 +182,11 @@ def write_json(path: Path, data: dict) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         with disk_full_guard(path.parent, f"saving {path.name}"):
-            with open(tmp, "w", encoding="utf-8") as handle:
+            with Path(tmp).open("w", encoding="utf-8") as handle:
                 handle.write(json.dumps(data, indent=2, sort_keys=False, default=str))
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(tmp, path)
+            Path(tmp).replace(path)
     finally:
         tmp.unlink(missing_ok=True)
     _fsync_path(path.parent)
@@ -253,11 +252,12 @@ class Workspace:
         """Refuse to start work that would leave less than the reserve free (`OVDASH_DISK_RESERVE_MB`)."""
         free, reserve = self.free_mb(), disk_reserve_mb()
         if free == free and free - needed_mb < reserve:  # NaN (unknown) never refuses
-            raise DiskFullError(
+            msg = (
                 f"not enough free disk for {what}: {free:,.0f} MB free in {self.root}, about {needed_mb:,.0f} MB "
                 f"needed plus a reserve of {reserve:,.0f} MB; free some space or point {ENV_VAR} at a larger "
                 f"disk ({DISK_RESERVE_ENV} sets the reserve)"
             )
+            raise DiskFullError(msg)
 
     # locks ---------------------------------------------------------------------------------------
 
@@ -266,7 +266,7 @@ class Workspace:
         """Serialise writers of one model across threads and processes (an flock on models/<id>/.lock)."""
         folder = self.model_dir(model_id)
         _make_dirs(folder)
-        handle = open(folder / ".lock", "a+")  # noqa: SIM115 - held for the lock's lifetime
+        handle = Path(folder / ".lock").open("a+")  # noqa: SIM115 - held for the lock's lifetime
         deadline = time.monotonic() + timeout
         try:
             while True:
@@ -275,10 +275,11 @@ class Workspace:
                     break
                 except BlockingIOError:
                     if time.monotonic() > deadline:
-                        raise WorkspaceBusyError(
+                        msg = (
                             f"another job is saving a variant of {model_id} and has not finished within "
                             f"{timeout:.0f} s; try again when it is done"
-                        ) from None
+                        )
+                        raise WorkspaceBusyError(msg) from None
                     time.sleep(0.05)
             yield
         finally:
@@ -360,7 +361,8 @@ class Workspace:
         check_new_variant_id(variant_id)
         check_name_fits(variant_id, manifest.get("backend"), manifest.get("format"))
         if on_conflict not in ("replace", "rename", "fail"):
-            raise InputError(f"unknown on_conflict {on_conflict!r}; use replace, rename or fail")
+            msg = f"unknown on_conflict {on_conflict!r}; use replace, rename or fail"
+            raise InputError(msg)
         staging = self.tmp_dir()
         try:
             with disk_full_guard(self.root, f"saving the {variant_id} variant of {model_id}"):
@@ -374,10 +376,11 @@ class Workspace:
                     final_id = variant_id
                     if (self.model_dir(model_id) / variant_id).exists():
                         if on_conflict == "fail":
-                            raise InputError(
+                            msg = (
                                 f"{model_id} already has a variant named {variant_id!r}; choose another name, "
                                 "or replace it"
                             )
+                            raise InputError(msg)
                         if on_conflict == "rename":
                             final_id = free_variant_id(variant_id, self._folder_names(model_id))
                     full = {
@@ -413,8 +416,8 @@ class Workspace:
         write_json(journal, {"staging": str(staging), "retired": str(retired) if retired else None})
         if retired is not None:
             _make_dirs(retired.parent)
-            os.replace(final, retired)
-        os.replace(staging, final)
+            Path(final).replace(retired)
+        Path(staging).replace(final)
         _fsync_path(folder)
         journal.unlink(missing_ok=True)
         if retired is not None:
@@ -440,9 +443,9 @@ class Workspace:
                     retired = self._journal_path(plan.get("retired"), folder / HISTORY)
                     if not final.exists():
                         if staging is not None and (staging / MANIFEST).is_file():
-                            os.replace(staging, final)
+                            Path(staging).replace(final)
                         elif retired is not None and retired.exists():
-                            os.replace(retired, final)
+                            Path(retired).replace(final)
                     _fsync_path(folder)
                     journal.unlink(missing_ok=True)
         except WorkspaceBusyError:
@@ -473,12 +476,11 @@ class Workspace:
         with self.model_lock(model_id):
             final = self.model_dir(model_id) / variant_id
             if not (final / MANIFEST).is_file():
-                raise ModelNotFoundError(
-                    f"{model_id} has no stored variant {variant_id!r}; nothing to remove"
-                )
+                msg = f"{model_id} has no stored variant {variant_id!r}; nothing to remove"
+                raise ModelNotFoundError(msg)
             history = final.parent / HISTORY
             _make_dirs(history)
-            os.replace(final, history / f"{variant_id}-{utc_stamp()}")
+            Path(final).replace(history / f"{variant_id}-{utc_stamp()}")
             _fsync_path(final.parent)
             self._trim_history(model_id, variant_id)
 
@@ -490,9 +492,11 @@ class Workspace:
             folder = self.model_dir(model_id)
             source, target = folder / old, folder / new
             if not (source / MANIFEST).is_file():
-                raise ModelNotFoundError(f"{model_id} has no stored variant {old!r}; nothing to rename")
+                msg = f"{model_id} has no stored variant {old!r}; nothing to rename"
+                raise ModelNotFoundError(msg)
             if target.exists():
-                raise InputError(f"{model_id} already has a variant named {new!r}; choose another name")
+                msg = f"{model_id} already has a variant named {new!r}; choose another name"
+                raise InputError(msg)
             manifest = json.loads((source / MANIFEST).read_text(encoding="utf-8"))
             found = variant_from_manifest(model_id, source, manifest)
             check_name_fits(new, found.backend, found.format)
@@ -500,7 +504,7 @@ class Workspace:
             manifest.update(variant=new, aliases=[*aliases, old])
             # the folder names the variant: move it first, so a crash leaves the new name (at worst
             # without the alias), never a manifest that disagrees with its folder
-            os.replace(source, target)
+            Path(source).replace(target)
             _fsync_path(folder)
             write_json(target / MANIFEST, manifest)
         return self.require_variant(model_id, new)

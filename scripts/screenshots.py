@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.e2e.conftest import APP_READY, CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
-PAGES = ("", "models", "classify", "quantize", "benchmark", "accuracy", "tradeoffs", "jobs")
+PAGES = ("", "models", "classify", "quantize", "study", "train", "benchmark", "accuracy", "tradeoffs", "jobs")
 
 
 def main() -> None:

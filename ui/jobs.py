@@ -58,7 +58,9 @@ def job_panel(job_id: str, *, key: str) -> None:
         if record.state.active:
             st.progress(record.fraction if record.fraction is not None else 0.0, text=progress_label(record))
             st.caption(f"running for {format_duration(record.duration)}")
-            if st.button("Cancel", key=f"cancel-{key}-{job_id}", icon=":material/stop_circle:", width="content"):
+            if st.button(
+                "Cancel", key=f"cancel-{key}-{job_id}", icon=":material/stop_circle:", width="content"
+            ):
                 jobs().cancel(job_id)
                 st.rerun()
             st.session_state[seen_key] = False

@@ -25,7 +25,9 @@ def model_picker(*, label: str = "Model", only_converted: bool = False, key: str
     if only_converted:
         specs = [s for s in specs if workspace().variants(s.id)]
         if not specs:
-            st.info("No model is converted yet. Open **Models** and convert one (EfficientNet-Lite0 takes ~10 s).")
+            st.info(
+                "No model is converted yet. Open **Models** and convert one (EfficientNet-Lite0 takes ~10 s)."
+            )
             return None
     ids = [s.id for s in specs]
     titles = {s.id: s.title for s in specs}
@@ -56,7 +58,9 @@ def pick_converted_model(column) -> tuple | None:
     if wanted and model_id != wanted and not workspace().variants(wanted):
         _offer_conversion(wanted)
     if model_id is None:
-        st.page_link("app_pages/models.py", label="Open Models to convert one", icon=":material/deployed_code:")
+        st.page_link(
+            "app_pages/models.py", label="Open Models to convert one", icon=":material/deployed_code:"
+        )
         return None
     try:
         spec = get_model(model_id, workspace())
@@ -78,7 +82,9 @@ def _offer_conversion(model_id: str) -> None:
             "FP32 and FP16 first (a background job; LeNet5 takes seconds, EfficientNet-Lite0 about ten).",
             icon=":material/info:",
         )
-        if st.button(f"Convert {safe(model_id)} now", icon=":material/play_arrow:", key=f"offer-convert-{model_id}"):
+        if st.button(
+            f"Convert {safe(model_id)} now", icon=":material/play_arrow:", key=f"offer-convert-{model_id}"
+        ):
             jobs().submit(
                 "convert",
                 {"model_id": model_id, "variants": ["fp32", "fp16"], "route": "direct"},
@@ -87,7 +93,9 @@ def _offer_conversion(model_id: str) -> None:
             st.toast("Conversion queued; follow it on Jobs.", icon=":material/schedule:")
 
 
-def variant_picker(spec, *, key: str, label: str = "Variants", default: list[str] | None = None, help: str = ""):
+def variant_picker(
+    spec, *, key: str, label: str = "Variants", default: list[str] | None = None, help: str = ""
+):
     """A multiselect over a model's variants (PyTorch, ONNX Runtime, OpenVINO, named ones) with titles."""
     from core.variants import model_variants
 

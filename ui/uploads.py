@@ -10,7 +10,9 @@ from ui.services import workspace
 
 __all__ = ["MAX_UPLOAD_MB", "save_upload"]
 
-MAX_UPLOAD_MB = 200  # the default of core.limits "upload_mb"; matches server.maxUploadSize in .streamlit/config.toml
+MAX_UPLOAD_MB = (
+    200  # the default of core.limits "upload_mb"; matches server.maxUploadSize in .streamlit/config.toml
+)
 
 
 def save_upload(uploaded, *, suffixes: tuple[str, ...]) -> Path:
@@ -18,12 +20,15 @@ def save_upload(uploaded, *, suffixes: tuple[str, ...]) -> Path:
     name = uploaded.name or "upload"
     suffix = Path(name).suffix.lower()
     if suffix not in suffixes:
-        raise InputError(f"{name} is not a {' / '.join(suffixes)} file; upload one of those")
+        msg = f"{name} is not a {' / '.join(suffixes)} file; upload one of those"
+        raise InputError(msg)
     size = uploaded.size if hasattr(uploaded, "size") else len(uploaded.getvalue())
     if size > MAX_UPLOAD_MB * 2**20:
-        raise InputError(f"{name} is {size / 2**20:.0f} MiB, more than the {MAX_UPLOAD_MB} MiB allowed")
+        msg = f"{name} is {size / 2**20:.0f} MiB, more than the {MAX_UPLOAD_MB} MiB allowed"
+        raise InputError(msg)
     if size == 0:
-        raise InputError(f"{name} is empty; upload the file again")
+        msg = f"{name} is empty; upload the file again"
+        raise InputError(msg)
     ws = workspace()
     ws.check_free_space(size / 1e6 * 3, f"saving {name}")
     path = new_upload_path(ws, name, suffix)

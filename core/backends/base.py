@@ -57,13 +57,18 @@ class RunOptions:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hint", parse_option(Hint, self.hint, "hint"))
-        object.__setattr__(self, "execution", parse_option(ExecutionPrecision, self.execution, "execution precision"))
+        object.__setattr__(
+            self, "execution", parse_option(ExecutionPrecision, self.execution, "execution precision")
+        )
         if self.batch < 1:
-            raise InputError(f"batch must be at least 1, not {self.batch}")
+            msg = f"batch must be at least 1, not {self.batch}"
+            raise InputError(msg)
         if self.threads is not None and self.threads < 1:
-            raise InputError(f"threads must be at least 1, not {self.threads}; leave it empty for all cores")
+            msg = f"threads must be at least 1, not {self.threads}; leave it empty for all cores"
+            raise InputError(msg)
         if self.streams is not None and self.streams < 1:
-            raise InputError(f"streams must be at least 1, not {self.streams}; leave it empty for the hint's choice")
+            msg = f"streams must be at least 1, not {self.streams}; leave it empty for the hint's choice"
+            raise InputError(msg)
 
     def with_batch(self, batch: int) -> RunOptions:
         return replace(self, batch=batch)
@@ -120,7 +125,9 @@ class Prepared(ABC):
         """Run once (untimed by the loops) and return its milliseconds: benchmark_app reports it apart."""
 
     @abstractmethod
-    def latency_loop(self, batch: np.ndarray, *, seconds: float, min_iterations: int, tick: Tick) -> list[float]:
+    def latency_loop(
+        self, batch: np.ndarray, *, seconds: float, min_iterations: int, tick: Tick
+    ) -> list[float]:
         """Synchronous inference on one request until `seconds` and `min_iterations` passed; ms per call."""
 
     @abstractmethod
@@ -160,7 +167,8 @@ def register_adapter(adapter: Adapter) -> Adapter:
     """Add a runtime; a second adapter for the same backend is refused, not silently swapped in."""
     with _LOCK:
         if adapter.backend in _ADAPTERS:
-            raise InputError(f"an adapter for {adapter.backend.value} is already registered")
+            msg = f"an adapter for {adapter.backend.value} is already registered"
+            raise InputError(msg)
         _ADAPTERS[adapter.backend] = adapter
     return adapter
 
@@ -172,7 +180,8 @@ def _adapter(backend: Backend) -> Adapter:
     try:
         return _ADAPTERS[backend]
     except KeyError:
-        raise InputError(f"no runtime is registered for {backend.value}") from None
+        msg = f"no runtime is registered for {backend.value}"
+        raise InputError(msg) from None
 
 
 def prepare(

@@ -48,7 +48,9 @@ class OnnxRuntimePrepared(Prepared):
         self.infer(batch)
         return (time.perf_counter() - start) * 1e3
 
-    def latency_loop(self, batch: np.ndarray, *, seconds: float, min_iterations: int, tick: Tick) -> list[float]:
+    def latency_loop(
+        self, batch: np.ndarray, *, seconds: float, min_iterations: int, tick: Tick
+    ) -> list[float]:
         session = self.session
         name = session.get_inputs()[0].name
         feed = {name: np.ascontiguousarray(batch, dtype=np.float32)}
@@ -104,10 +106,11 @@ class OnnxRuntimeAdapter(Adapter):
         from core.ort import create_session
 
         if options.device not in ("CPU", "AUTO"):
-            raise InputError(
+            msg = (
                 f"ONNX Runtime runs with its CPU execution provider here, not on {options.device}; "
                 "leave the ONNX Runtime variants out"
             )
+            raise InputError(msg)
         start = time.perf_counter()
         session, session_options = create_session(variant.onnx, threads=options.threads)
         return OnnxRuntimePrepared(

@@ -118,7 +118,9 @@ class OpenVINOPrepared(Prepared):
         finally:
             self._pool.put(request)
 
-    def latency_loop(self, batch: np.ndarray, *, seconds: float, min_iterations: int, tick: Tick) -> list[float]:
+    def latency_loop(
+        self, batch: np.ndarray, *, seconds: float, min_iterations: int, tick: Tick
+    ) -> list[float]:
         request = self._borrow()
         try:
             request.set_input_tensor(_tensor(batch))
@@ -190,7 +192,9 @@ def _with_pixel_input(model, spec: ModelSpec):
     entry.tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
     entry.model().set_layout(ov.Layout("NCHW"))
     channels = pre.channels
-    entry.preprocess().convert_element_type(ov.Type.f32).mean(list(pre.mean[:channels])).scale(list(pre.std[:channels]))
+    entry.preprocess().convert_element_type(ov.Type.f32).mean(list(pre.mean[:channels])).scale(
+        list(pre.std[:channels])
+    )
     return ppp.build()
 
 

@@ -34,6 +34,7 @@ def run_in_helper_process(enabled: bool = True) -> None:
     global _IN_HELPER
     _IN_HELPER = enabled
 
+
 EVAL_BATCH = 32  # eager PyTorch is much faster per image in batches; evaluation uses them
 
 
@@ -102,7 +103,9 @@ class TorchPrepared(Prepared):
                     return latencies
                 tick()
 
-    def latency_loop(self, batch: np.ndarray, *, seconds: float, min_iterations: int, tick: Tick) -> list[float]:
+    def latency_loop(
+        self, batch: np.ndarray, *, seconds: float, min_iterations: int, tick: Tick
+    ) -> list[float]:
         return self._loop(batch, seconds, min_iterations, tick)
 
     def throughput_loop(
@@ -147,7 +150,8 @@ class TorchAdapter(Adapter):
         from core.registry import build_torch_model
 
         if options.device not in ("CPU", "AUTO"):
-            raise InputError(f"PyTorch runs on the CPU here, not on {options.device}; leave torch out")
+            msg = f"PyTorch runs on the CPU here, not on {options.device}; leave torch out"
+            raise InputError(msg)
         if _IN_HELPER:
             from core.backends.torch_service import remote_prepare
 

@@ -55,16 +55,33 @@ def _serve(conn) -> None:
             elif op == "first":
                 value = target.first_inference(request["batch"])
             elif op == "latency":
-                value = target.latency_loop(request["batch"], seconds=request["seconds"], min_iterations=request["min"], tick=lambda: None)
+                value = target.latency_loop(
+                    request["batch"],
+                    seconds=request["seconds"],
+                    min_iterations=request["min"],
+                    tick=lambda: None,
+                )
             elif op == "throughput":
-                value = target.throughput_loop(request["batch"], seconds=request["seconds"], min_iterations=request["min"], tick=lambda: None)
+                value = target.throughput_loop(
+                    request["batch"],
+                    seconds=request["seconds"],
+                    min_iterations=request["min"],
+                    tick=lambda: None,
+                )
             elif op == "settings":
                 value = target.settings()
             else:
                 value = None
             conn.send({"ok": True, "value": value})
         except Exception as exc:  # sent back and raised in the server as a CoreError with the same words
-            conn.send({"ok": False, "type": type(exc).__name__, "core": isinstance(exc, CoreError), "message": str(exc)})
+            conn.send(
+                {
+                    "ok": False,
+                    "type": type(exc).__name__,
+                    "core": isinstance(exc, CoreError),
+                    "message": str(exc),
+                }
+            )
 
 
 class TorchService:
@@ -102,13 +119,16 @@ class TorchService:
                 except (EOFError, BrokenPipeError, OSError):
                     self._stop()
                     if attempt == 2:
-                        raise CoreError("the PyTorch helper process stopped twice; reload the page and try again") from None
+                        msg = "the PyTorch helper process stopped twice; reload the page and try again"
+                        raise CoreError(msg) from None
         if reply["ok"]:
             return reply["value"]
         import core.errors as errors
 
         kind = getattr(errors, reply["type"], None) if reply["core"] else None
-        raise (kind if isinstance(kind, type) and issubclass(kind, CoreError) else CoreError)(reply["message"])
+        raise (kind if isinstance(kind, type) and issubclass(kind, CoreError) else CoreError)(
+            reply["message"]
+        )
 
     def _stop(self) -> None:
         if self._conn is not None:
@@ -163,10 +183,14 @@ class RemoteTorchPrepared(Prepared):
     def first_inference(self, batch: np.ndarray) -> float:
         return float(self._call("first", batch))
 
-    def latency_loop(self, batch: np.ndarray, *, seconds: float, min_iterations: int, tick: Tick) -> list[float]:
+    def latency_loop(
+        self, batch: np.ndarray, *, seconds: float, min_iterations: int, tick: Tick
+    ) -> list[float]:
         return list(self._call("latency", batch, seconds=seconds, min=min_iterations))
 
-    def throughput_loop(self, batch: np.ndarray, *, seconds: float, min_iterations: int, tick: Tick) -> tuple[int, float]:
+    def throughput_loop(
+        self, batch: np.ndarray, *, seconds: float, min_iterations: int, tick: Tick
+    ) -> tuple[int, float]:
         calls, wall = self._call("throughput", batch, seconds=seconds, min=min_iterations)
         return int(calls), float(wall)
 
@@ -177,7 +201,9 @@ class RemoteTorchPrepared(Prepared):
 
 
 def remote_prepare(variant: Variant, spec: ModelSpec, workspace: Workspace, options: RunOptions) -> Prepared:
-    prepared = RemoteTorchPrepared(variant=variant, options=options, spec_dict=spec.to_dict(), root=str(workspace.root))
+    prepared = RemoteTorchPrepared(
+        variant=variant, options=options, spec_dict=spec.to_dict(), root=str(workspace.root)
+    )
     prepared._call("settings")  # builds the module in the helper now, not on the first timed call
     prepared.compile_ms = None
     prepared.compile_source = "none"

@@ -88,21 +88,25 @@ def extract_zip(
     max_total_bytes = int(max_total_bytes or limit_value("zip_total_mb") * 2**20)
     max_ratio = float(max_ratio or limit_value("zip_ratio"))
     if not zip_path.is_file():
-        raise ArchiveError(f"{label} does not exist; upload the zip again")
+        msg = f"{label} does not exist; upload the zip again"
+        raise ArchiveError(msg)
     _check_directory(zip_path, label, max_entries)
     try:
         archive = zipfile.ZipFile(zip_path)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise ArchiveError(f"{label} is not a zip archive or is damaged; upload a .zip of images") from exc
+        msg = f"{label} is not a zip archive or is damaged; upload a .zip of images"
+        raise ArchiveError(msg) from exc
     with archive:
         entries = archive.infolist()
         if not entries:
-            raise ArchiveError(f"{label} is empty; upload a zip that holds JPEG or PNG images")
+            msg = f"{label} is empty; upload a zip that holds JPEG or PNG images"
+            raise ArchiveError(msg)
         if len(entries) > max_entries:
-            raise ArchiveError(
+            msg = (
                 f"{label} holds {len(entries):,} entries, more than the {max_entries:,} allowed; "
                 "split it into smaller archives"
             )
+            raise ArchiveError(msg)
         wanted = _check_entries(entries, label, max_entry_bytes, max_total_bytes, max_ratio)
         _check_layout(entries, getattr(archive, "start_dir", None), label)
         dest = Path(dest)
@@ -128,23 +132,26 @@ def _check_directory(zip_path: Path, label: str, max_entries: int) -> None:
     """Refuse a table of contents too large to parse, from the end record alone (what ZipFile reads
     first); its entry count can lie, so the table's size in bytes is capped too."""
     try:
-        with open(zip_path, "rb") as handle:
+        with Path(zip_path).open("rb") as handle:
             end = zipfile._EndRecData(handle)  # the very record ZipFile itself trusts
     except (zipfile.BadZipFile, OSError, ValueError, struct.error) as exc:
-        raise ArchiveError(f"{label} is not a zip archive or is damaged; upload a .zip of images") from exc
+        msg = f"{label} is not a zip archive or is damaged; upload a .zip of images"
+        raise ArchiveError(msg) from exc
     if end is None:
         return  # not a zip: ZipFile says so with the usual message
     count, size = end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE]
     if count > max_entries:
-        raise ArchiveError(
+        msg = (
             f"{label} holds {count:,} entries, more than the {max_entries:,} allowed; "
             "split it into smaller archives"
         )
+        raise ArchiveError(msg)
     if size > max_entries * MAX_DIRECTORY_BYTES_PER_ENTRY:
-        raise ArchiveError(
+        msg = (
             f"{label} has a table of contents of {size:,} bytes, more than {max_entries:,} entries need; "
             "split it into smaller archives"
         )
+        raise ArchiveError(msg)
 
 
 def _collision_key(raw: str) -> str:
@@ -166,15 +173,17 @@ def _check_layout(entries: list[zipfile.ZipInfo], directory_start: int | None, l
         if index + 1 < len(ordered):
             following = ordered[index + 1]
             if end > following.header_offset:
-                raise ArchiveError(
+                msg = (
                     f"{label}: the entries {info.filename!r} and {following.filename!r} share bytes, "
                     "which only a zip bomb needs; re-create the archive"
                 )
+                raise ArchiveError(msg)
         elif directory_start is not None and end > directory_start:
-            raise ArchiveError(
+            msg = (
                 f"{label}: {info.filename!r} runs into the archive's table of contents, so the archive is "
                 "damaged or unsafe; re-create it"
             )
+            raise ArchiveError(msg)
 
 
 def _check_entries(
@@ -188,21 +197,23 @@ def _check_entries(
         raw = info.filename
         parts = raw.replace("\\", "/").split("/")
         if raw.startswith(("/", "\\")) or PureWindowsPath(raw).drive or ".." in parts or "\x00" in raw:
-            raise ArchiveError(
+            msg = (
                 f"{label} holds an unsafe entry name {raw!r} (absolute or with '..'); "
                 "re-create the archive from the folder itself"
             )
+            raise ArchiveError(msg)
         if any(unicodedata.category(char) == "Cc" for char in raw):
-            raise ArchiveError(
+            msg = (
                 f"{label} holds an entry name with control characters ({raw!r}); "
                 "rename that file and re-create the archive"
             )
+            raise ArchiveError(msg)
         if stat.S_ISLNK(info.external_attr >> 16):
-            raise ArchiveError(
-                f"{label} holds a symbolic link ({raw}); links are not allowed, zip the files themselves"
-            )
+            msg = f"{label} holds a symbolic link ({raw}); links are not allowed, zip the files themselves"
+            raise ArchiveError(msg)
         if info.flag_bits & 0x1:
-            raise ArchiveError(f"{label} is encrypted ({raw}); upload an archive without a password")
+            msg = f"{label} is encrypted ({raw}); upload an archive without a password"
+            raise ArchiveError(msg)
         if info.is_dir() or is_system_name(parts):
             continue
         suffix = PurePosixPath(raw).suffix.lower()
@@ -213,44 +224,50 @@ def _check_entries(
             others[suffix] += 1
         if info.compress_type not in ALLOWED_COMPRESSION:
             method = _METHOD_NAMES.get(info.compress_type, f"method {info.compress_type}")
-            raise ArchiveError(
+            msg = (
                 f"{label}: {raw} uses {method} compression, which the tool does not unpack; "
                 "re-create the archive with standard Deflate compression"
             )
+            raise ArchiveError(msg)
         key = _collision_key(raw)
         if key in seen:
             if seen[key] == raw:
-                raise ArchiveError(f"{label} holds two entries named {raw!r}; re-create the archive")
-            raise ArchiveError(
+                msg = f"{label} holds two entries named {raw!r}; re-create the archive"
+                raise ArchiveError(msg)
+            msg = (
                 f"{label} holds two entries named {seen[key]!r} and {raw!r}, which become one file on some "
                 "systems; rename one and re-create the archive"
             )
+            raise ArchiveError(msg)
         seen[key] = raw
         if info.file_size > max_entry_bytes:
-            raise ArchiveError(
+            msg = (
                 f"{label}: {raw} unpacks to {info.file_size:,} bytes, more than the "
                 f"{max_entry_bytes:,} allowed per file; downscale or remove it"
             )
+            raise ArchiveError(msg)
         if info.file_size > _RATIO_FLOOR and info.file_size > max_ratio * max(info.compress_size, 1):
-            raise ArchiveError(
+            msg = (
                 f"{label}: {raw} is compressed more than {max_ratio:g}:1, which only a zip bomb needs; "
                 "upload ordinary images"
             )
+            raise ArchiveError(msg)
         declared_total += info.file_size
         if declared_total > max_total_bytes:
-            raise ArchiveError(
+            msg = (
                 f"{label} unpacks to more than the {max_total_bytes:,} bytes allowed; "
                 "split it into smaller archives"
             )
+            raise ArchiveError(msg)
         wanted.append(info)
     if not any(PurePosixPath(info.filename).suffix.lower() in IMAGE_SUFFIXES for info in wanted):
         if not others:
-            raise ArchiveError(
+            msg = (
                 f"{label} is empty (only folders or system files); upload a zip that holds JPEG or PNG images"
             )
-        raise ArchiveError(
-            f"{label} holds no images (found {describe_counts(others)}); upload JPEG or PNG images"
-        )
+            raise ArchiveError(msg)
+        msg = f"{label} holds no images (found {describe_counts(others)}); upload JPEG or PNG images"
+        raise ArchiveError(msg)
     return wanted
 
 
@@ -267,33 +284,38 @@ def _stream_entry(
     """Copy one entry, counting the bytes that really come out; return the new running total."""
     written = 0
     try:
-        with archive.open(info) as source, open(target, "wb") as sink:
+        with archive.open(info) as source, Path(target).open("wb") as sink:
             for chunk in iter(lambda: source.read(_CHUNK), b""):
                 written += len(chunk)
                 total += len(chunk)
                 if written > max_entry_bytes or written > max(info.file_size, 0):
-                    raise ArchiveError(
+                    msg = (
                         f"{label}: {info.filename} unpacks to more bytes than it declares or than the "
                         f"{max_entry_bytes:,} allowed; the archive is unsafe, re-create it"
                     )
+                    raise ArchiveError(msg)
                 if total > max_total_bytes:
-                    raise ArchiveError(
+                    msg = (
                         f"{label} unpacks to more than the {max_total_bytes:,} bytes allowed; "
                         "split it into smaller archives"
                     )
+                    raise ArchiveError(msg)
                 if written > _RATIO_FLOOR and written > max_ratio * max(info.compress_size, 1):
-                    raise ArchiveError(
+                    msg = (
                         f"{label}: {info.filename} is compressed more than {max_ratio:g}:1, which only a "
                         "zip bomb needs; upload ordinary images"
                     )
+                    raise ArchiveError(msg)
                 sink.write(chunk)
     except NotImplementedError as exc:
-        raise ArchiveError(
+        msg = (
             f"{label}: {info.filename} uses a compression method Python cannot read; "
             "re-create the archive with standard Deflate compression"
-        ) from exc
+        )
+        raise ArchiveError(msg) from exc
     except (zipfile.BadZipFile, EOFError, zlib.error, ValueError, RuntimeError) as exc:
-        raise ArchiveError(f"{label} is damaged ({info.filename}: {exc}); re-create the archive") from exc
+        msg = f"{label} is damaged ({info.filename}: {exc}); re-create the archive"
+        raise ArchiveError(msg) from exc
     return total
 
 

@@ -34,7 +34,8 @@ def _package_dir(package: str) -> Path | None:
 def _foolbox_files(pattern: str) -> list[Path]:
     folder = _package_dir("foolbox")
     if folder is None:
-        raise DatasetError("the foolbox package is not installed; install requirements.txt")
+        msg = "the foolbox package is not installed; install requirements.txt"
+        raise DatasetError(msg)
     return sorted((folder / "data").glob(pattern))
 
 
@@ -43,9 +44,8 @@ def imagenet_samples() -> list[Sample]:
     for path in _foolbox_files("imagenet_*.jpg"):
         samples.append(file_sample(path, path.name, path.stem.split("_")[-1]))
     if len(samples) != 20:
-        raise DatasetError(
-            f"expected the 20 foolbox ImageNet images, found {len(samples)}; reinstall foolbox==3.3.4"
-        )
+        msg = f"expected the 20 foolbox ImageNet images, found {len(samples)}; reinstall foolbox==3.3.4"
+        raise DatasetError(msg)
     return samples
 
 
@@ -107,10 +107,12 @@ def _photo_view(index: int, view: int) -> Image.Image:
 def photo_set(count: int | None, *, name: str, extra: str = "") -> ImageSet:
     photos = _photos()
     if not photos:
-        raise DatasetError("no built-in photos could be loaded; reinstall scikit-image and scikit-learn")
+        msg = "no built-in photos could be loaded; reinstall scikit-image and scikit-learn"
+        raise DatasetError(msg)
     total = len(photos) if count is None else count
     if total <= 0:
-        raise DatasetError(f"asked for {total} photos; choose a positive count")
+        msg = f"asked for {total} photos; choose a positive count"
+        raise DatasetError(msg)
     samples = [
         Sample(name=photo, load=partial(_photo_view, i, -1), label=None)
         for i, (photo, _) in enumerate(photos[:total])
@@ -155,7 +157,7 @@ def _mnist_arrays() -> tuple[np.ndarray, np.ndarray]:
             cache.parent.mkdir(parents=True, exist_ok=True)
             partial_file = cache.with_name(f".{cache.name}.{os.getpid()}.npz")
             np.savez(partial_file, pixels=pixels, targets=np.asarray(targets, dtype=np.int64))
-            os.replace(partial_file, cache)
+            Path(partial_file).replace(cache)
         except OSError:
             pass  # a read-only home only costs the parse next time
     pixels.setflags(write=False)
@@ -210,10 +212,12 @@ def _noise_image(index: int, size: int, color: str) -> Image.Image:
 
 def noise_set(spec: PreprocessSpec | None, count: int | None) -> ImageSet:
     if spec is None:
-        raise DatasetError("the noise set needs a model's preprocessing for its image size; pick a model")
+        msg = "the noise set needs a model's preprocessing for its image size; pick a model"
+        raise DatasetError(msg)
     count = 300 if count is None else count
     if count <= 0:
-        raise DatasetError(f"asked for {count} noise images; choose a positive count")
+        msg = f"asked for {count} noise images; choose a positive count"
+        raise DatasetError(msg)
     samples = [
         Sample(name=f"noise_{i:04d}", load=partial(_noise_image, i, spec.size, spec.color), label=None)
         for i in range(count)

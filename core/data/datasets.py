@@ -74,10 +74,12 @@ def _fractal_image(index: int, size: int, color: str):
 
 def _fractals(purpose, count, spec: PreprocessSpec | None, model, workspace, progress) -> ImageSet:
     if spec is None:
-        raise DatasetError("fractal images are made at a model's input size; pick a model")
+        msg = "fractal images are made at a model's input size; pick a model"
+        raise DatasetError(msg)
     total = DEFAULT_GENERATED if count is None else count
     if total <= 0:
-        raise DatasetError(f"asked for {total} fractal images; choose a positive count")
+        msg = f"asked for {total} fractal images; choose a positive count"
+        raise DatasetError(msg)
     samples = [
         Sample(name=f"fractal_{i:05d}", load=partial(_fractal_image, i, spec.size, spec.color), label=None)
         for i in range(total)
@@ -91,32 +93,40 @@ def _fractals(purpose, count, spec: PreprocessSpec | None, model, workspace, pro
     )
 
 
-def _distilled(purpose, count, spec, model: ModelSpec | None, workspace: Workspace | None, progress) -> ImageSet:
+def _distilled(
+    purpose, count, spec, model: ModelSpec | None, workspace: Workspace | None, progress
+) -> ImageSet:
     """ZeroQ-style images matched to the model's BatchNorm statistics, made once and kept in the workspace."""
     from core.data.images import open_image
     from core.data.synthetic import distill_images, has_batchnorm
     from core.registry import build_torch_model
 
     if model is None:
-        raise DatasetError("distilled images are made from a model's BatchNorm statistics; pick a model")
+        msg = "distilled images are made from a model's BatchNorm statistics; pick a model"
+        raise DatasetError(msg)
     if not model.has_torch:
-        raise DatasetError(f"{model.id} has no PyTorch weights here, so no BatchNorm statistics to distil from")
+        msg = f"{model.id} has no PyTorch weights here, so no BatchNorm statistics to distil from"
+        raise DatasetError(msg)
     workspace = workspace or default_workspace()
     total = DEFAULT_GENERATED if count is None else count
     if total <= 0:
-        raise DatasetError(f"asked for {total} distilled images; choose a positive count")
+        msg = f"asked for {total} distilled images; choose a positive count"
+        raise DatasetError(msg)
     pre = model.preprocess
-    key = hashlib.sha256(f"{model.id}|{model.weights}|{model.source_file}|{pre.size}|{DISTILL_STEPS}".encode()).hexdigest()[:12]
+    key = hashlib.sha256(
+        f"{model.id}|{model.weights}|{model.source_file}|{pre.size}|{DISTILL_STEPS}".encode()
+    ).hexdigest()[:12]
     folder = workspace.root / "synthetic" / f"distilled-{model.id}-{key}"
     folder.mkdir(parents=True, exist_ok=True)
     have = sorted(folder.glob("distilled_*.png"))
     if len(have) < total:
         module = build_torch_model(model, workspace)
         if not has_batchnorm(module):
-            raise DatasetError(
+            msg = (
                 f"{model.id} has no BatchNorm layers, so there are no statistics to match; use real images, "
                 "fractal images or noise"
             )
+            raise DatasetError(msg)
         missing = total - len(have)
 
         def report(done: int, steps: int, loss: float) -> None:
@@ -135,7 +145,9 @@ def _distilled(purpose, count, spec, model: ModelSpec | None, workspace: Workspa
             partial_path.replace(path)
         have = sorted(folder.glob("distilled_*.png"))
     chosen = have[:total]
-    samples = [Sample(name=p.stem, load=partial(open_image, p, name=p.name), label=None, source=p) for p in chosen]
+    samples = [
+        Sample(name=p.stem, load=partial(open_image, p, name=p.name), label=None, source=p) for p in chosen
+    ]
     return ImageSet(
         name="data-free distilled images",
         samples=samples,
@@ -181,12 +193,18 @@ def load_dataset(
     if info is not None:
         if purpose not in info.purposes:
             uses = " and ".join(p.value for p in info.purposes)
-            raise DatasetError(f"{info.title} ({info.ref}) is for {uses} only, not {purpose.value}; pick another set")
+            msg = f"{info.title} ({info.ref}) is for {uses} only, not {purpose.value}; pick another set"
+            raise DatasetError(msg)
         found = _LOADERS[info.ref](purpose, count, spec, model, workspace, progress)
-        if info.generated or info.ref == "builtin:photos" or (info.ref == "builtin:imagenet-samples" and purpose == Purpose.CALIBRATION):
+        if (
+            info.generated
+            or info.ref == "builtin:photos"
+            or (info.ref == "builtin:imagenet-samples" and purpose == Purpose.CALIBRATION)
+        ):
             return found  # made to the count asked for
     elif text.startswith("builtin:"):
-        raise DatasetError(f"unknown built-in set {text!r}; accepted: {ref_forms()}")
+        msg = f"unknown built-in set {text!r}; accepted: {ref_forms()}"
+        raise DatasetError(msg)
     else:
         found = _load_path(Path(text), workspace, extract)
     return found.subset(count) if count is not None and count < len(found) else found
@@ -194,7 +212,8 @@ def load_dataset(
 
 def _load_path(path: Path, workspace: Workspace | None, extract: bool) -> ImageSet:
     if not path.exists():
-        raise DatasetError(f"{path} does not exist; give one of: {ref_forms()}")
+        msg = f"{path} does not exist; give one of: {ref_forms()}"
+        raise DatasetError(msg)
     if path.is_dir():
         return load_folder(path)
     suffix = path.suffix.lower()
@@ -202,4 +221,5 @@ def _load_path(path: Path, workspace: Workspace | None, extract: bool) -> ImageS
         return load_zip(path, workspace=workspace or default_workspace(), extract=extract)
     if suffix == ".csv":
         return load_csv(path)
-    raise DatasetError(f"{path.name} is not a data set this tool reads; give one of: {ref_forms()}")
+    msg = f"{path.name} is not a data set this tool reads; give one of: {ref_forms()}"
+    raise DatasetError(msg)

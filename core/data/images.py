@@ -43,7 +43,9 @@ _PIXELS_RE = re.compile(r"\((\d+) pixels\)")
 _PREMULTIPLIED = {"La": "LA", "RGBa": "RGBA"}  # Pillow converts these only to their straight-alpha twin
 
 
-def open_image(source: bytes | str | Path, *, name: str | None = None, short_side: int | None = None) -> Image.Image:
+def open_image(
+    source: bytes | str | Path, *, name: str | None = None, short_side: int | None = None
+) -> Image.Image:
     """Decode one untrusted image fully, upright, first frame only, as "RGB" or "L".
 
     With `short_side`, a JPEG is decoded at a reduced scale (1/2, 1/4, 1/8) as long as its short
@@ -58,15 +60,18 @@ def open_image(source: bytes | str | Path, *, name: str | None = None, short_sid
         label = name or "the uploaded image"
         data = bytes(source)
         if not data:
-            raise ImageError(f"{label} is empty (0 bytes); upload the image file again")
+            msg = f"{label} is empty (0 bytes); upload the image file again"
+            raise ImageError(msg)
         stream: io.BytesIO | Path = io.BytesIO(data)
     else:
         path = Path(source)
         label = name or path.name
         if not path.is_file():
-            raise ImageError(f"{label} does not exist or is not a file; check the path")
+            msg = f"{label} does not exist or is not a file; check the path"
+            raise ImageError(msg)
         if path.stat().st_size == 0:
-            raise ImageError(f"{label} is empty (0 bytes); upload the image file again")
+            msg = f"{label} is empty (0 bytes); upload the image file again"
+            raise ImageError(msg)
         stream = path
     try:
         with warnings.catch_warnings():
@@ -85,16 +90,17 @@ def open_image(source: bytes | str | Path, *, name: str | None = None, short_sid
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         found = _PIXELS_RE.search(str(exc))
         size = f"{int(found.group(1)):,} pixels" if found else "too many pixels"
-        raise ImageError(
-            f"{label} has {size}, more than the {_pixel_limit():,} allowed; downscale it first"
-        ) from exc
+        msg = f"{label} has {size}, more than the {_pixel_limit():,} allowed; downscale it first"
+        raise ImageError(msg) from exc
     except Image.UnidentifiedImageError as exc:
-        raise ImageError(
+        msg = (
             f"{label} is not an image Pillow can read (allowed: {_ALLOWED_TEXT}); "
             "upload a photo in one of those formats"
-        ) from exc
+        )
+        raise ImageError(msg) from exc
     except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as exc:
-        raise ImageError(f"{label} is damaged or truncated ({exc}); export it again as JPEG or PNG") from exc
+        msg = f"{label} is damaged or truncated ({exc}); export it again as JPEG or PNG"
+        raise ImageError(msg) from exc
 
 
 def _side_limit() -> int:
@@ -117,24 +123,26 @@ def _check_size(size: tuple[int, int], label: str) -> None:
     have turned into an error, and it knows nothing about sides or aspect ratio."""
     width, height = size
     if width < 1 or height < 1:
-        raise ImageError(f"{label} is {width:,} × {height:,} pixels, which is no image; export it again")
+        msg = f"{label} is {width:,} × {height:,} pixels, which is no image; export it again"
+        raise ImageError(msg)
     if width * height > _pixel_limit():
-        raise ImageError(
-            f"{label} has {width * height:,} pixels, more than the {_pixel_limit():,} allowed; downscale it first"
-        )
+        msg = f"{label} has {width * height:,} pixels, more than the {_pixel_limit():,} allowed; downscale it first"
+        raise ImageError(msg)
     ratio = max(width, height) / min(width, height)
     if ratio > _ratio_limit():
         number = f"{ratio:,.0f}" if ratio >= 100 or ratio.is_integer() else f"{ratio:,.1f}"
         shape = f"{number}:1" if width >= height else f"1:{number}"
-        raise ImageError(
+        msg = (
             f"{label} is {width:,} × {height:,} pixels, an aspect ratio of {shape}; the tool accepts up to "
             f"{_ratio_limit():g}:1 (and sides up to {_side_limit():,} px): crop or resize it first"
         )
+        raise ImageError(msg)
     if max(width, height) > _side_limit():
-        raise ImageError(
+        msg = (
             f"{label} is {width:,} × {height:,} pixels; the tool accepts sides up to {_side_limit():,} px "
             f"(and aspect ratios up to {_ratio_limit():g}:1): resize it first"
         )
+        raise ImageError(msg)
 
 
 def _upright(image: Image.Image) -> Image.Image:
@@ -164,7 +172,8 @@ def _to_rgb_or_l(image: Image.Image, label: str) -> Image.Image:
     try:
         return image.convert("RGB")
     except ValueError as exc:
-        raise ImageError(
+        msg = (
             f"{label} uses the colour mode {image.mode}, which the tool cannot convert to RGB; "
             "export it as an ordinary RGB or greyscale JPEG or PNG"
-        ) from exc
+        )
+        raise ImageError(msg) from exc

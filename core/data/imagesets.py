@@ -82,7 +82,8 @@ class ImageSet:
     def subset(self, n: int, *, seed: int = 0) -> ImageSet:
         """A deterministic subset of `n`: stratified by label if labelled, else evenly spread."""
         if n <= 0:
-            raise DatasetError(f"a subset needs at least one image, not {n}; choose a positive count")
+            msg = f"a subset needs at least one image, not {n}; choose a positive count"
+            raise DatasetError(msg)
         total = len(self.samples)
         if n >= total:
             return self
@@ -103,9 +104,8 @@ class ImageSet:
     def label_indices(self, class_names: list[str]) -> list[int]:
         """Each sample's label as an index into the model's class list, or a DatasetError saying why not."""
         if not self.labelled:
-            raise DatasetError(
-                f"{self.name} has unlabelled images; use class folders or a CSV of file,label rows"
-            )
+            msg = f"{self.name} has unlabelled images; use class folders or a CSV of file,label rows"
+            raise DatasetError(msg)
         resolve = _label_resolver(list(class_names))
         cache: dict[str, int | str] = {}
         indices, unknown = [], []
@@ -120,11 +120,12 @@ class ImageSet:
                 unknown.append(found)
         if unknown:
             shown = "; ".join(unknown[:5]) + (f"; and {len(unknown) - 5} more" if len(unknown) > 5 else "")
-            raise DatasetError(
+            msg = (
                 f"{self.name}: {len(unknown)} label(s) do not match the model's {len(class_names)} classes "
                 f"({shown}); write each label as a class index 0-{len(class_names) - 1}, a class name"
                 f"{' or an ImageNet WordNet id like n02123045' if len(class_names) == 1000 else ''}"
             )
+            raise DatasetError(msg)
         return indices
 
 
@@ -216,19 +217,19 @@ def _from_tree(
 ) -> tuple[list[Sample], str]:
     """Samples below `prefix`: flat (unlabelled) or one folder per class (labelled by folder name)."""
     if not images:
-        raise DatasetError(
-            f"{where} holds no images (found {describe_counts(others)}); upload JPEG or PNG images"
-        )
+        msg = f"{where} holds no images (found {describe_counts(others)}); upload JPEG or PNG images"
+        raise DatasetError(msg)
     depth = len(prefix.parts)
     names = {rel: PurePosixPath(rel) for rel in images}
     flat = sorted(rel for rel in images if len(names[rel].parts) == depth + 1)
     nested = sorted(rel for rel in images if len(names[rel].parts) > depth + 1)
     if flat and nested:
         folders = sorted({names[rel].parts[depth] for rel in nested})
-        raise DatasetError(
+        msg = (
             f"{where} mixes {len(flat)} images at the top with class folders ({', '.join(folders[:5])}); "
             "put every image in its class folder, or none"
         )
+        raise DatasetError(msg)
     if nested:
         samples = [file_sample(images[rel], rel, names[rel].parts[depth]) for rel in nested]
         return samples, f"labelled by folder name ({len({s.label for s in samples})} classes)"
@@ -257,7 +258,8 @@ def load_folder(path: Path, *, name: str | None = None) -> ImageSet:
     """A flat folder of images (unlabelled) or one sub-folder per class (labelled by folder name)."""
     path = Path(path)
     if not path.is_dir():
-        raise DatasetError(f"{path} is not a folder; give a folder of images or of class folders")
+        msg = f"{path} is not a folder; give a folder of images or of class folders"
+        raise DatasetError(msg)
     files: dict[str, Path] = {}
     others: Counter = Counter()
     for folder, dirs, names in os.walk(path):
@@ -284,32 +286,36 @@ def _csv_rows(csv_path: Path, where: str) -> list[tuple[str, str | None]]:
     try:
         text = Path(csv_path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{where} cannot be read as UTF-8 text ({exc}); save it as a UTF-8 CSV") from exc
+        msg = f"{where} cannot be read as UTF-8 text ({exc}); save it as a UTF-8 CSV"
+        raise DatasetError(msg) from exc
     rows = [
         [cell.strip() for cell in row] for row in csv.reader(io.StringIO(text)) if any(c.strip() for c in row)
     ]
     if rows and len(rows[0]) > 1 and rows[0][1].casefold() == "label":
         rows = rows[1:]
     if not rows:
-        raise DatasetError(f"{where} has no rows; write one 'file,label' row per image")
+        msg = f"{where} has no rows; write one 'file,label' row per image"
+        raise DatasetError(msg)
     parsed = [(row[0], (row[1] or None) if len(row) > 1 else None) for row in rows]
     labelled = [label is not None for _, label in parsed]
     if any(labelled) and not all(labelled):
         missing = [file for file, label in parsed if label is None][:5]
-        raise DatasetError(
+        msg = (
             f"{where}: {labelled.count(False)} rows have no label ({', '.join(missing)}); "
             "give every row a label, or none"
         )
+        raise DatasetError(msg)
     return parsed
 
 
 def _safe_relative(entry: str, where: str) -> PurePosixPath:
     rel = PurePosixPath(entry.replace("\\", "/"))
     if rel.is_absolute() or PureWindowsPath(entry).drive or ".." in rel.parts or not rel.parts:
-        raise DatasetError(
+        msg = (
             f"{where} names {entry!r}, which points outside its folder; "
             "write file names relative to the CSV, without '..' or a leading '/'"
         )
+        raise DatasetError(msg)
     return rel
 
 
@@ -325,7 +331,8 @@ def load_csv(csv_path: Path, *, root: Path | None = None, name: str | None = Non
     """Rows of `file,label`, files relative to the CSV's folder; no path may leave `root`."""
     csv_path = Path(csv_path)
     if not csv_path.is_file():
-        raise DatasetError(f"{csv_path} does not exist; give the path of a CSV of file,label rows")
+        msg = f"{csv_path} does not exist; give the path of a CSV of file,label rows"
+        raise DatasetError(msg)
     where = csv_path.name
     base = csv_path.parent.resolve()
     root = Path(root).resolve() if root is not None else base
@@ -334,9 +341,8 @@ def load_csv(csv_path: Path, *, root: Path | None = None, name: str | None = Non
         rel = _safe_relative(entry, where)
         path = (base / rel).resolve()
         if not path.is_relative_to(root):
-            raise DatasetError(
-                f"{where} names {entry!r}, which resolves outside {root}; keep the images beside the CSV"
-            )
+            msg = f"{where} names {entry!r}, which resolves outside {root}; keep the images beside the CSV"
+            raise DatasetError(msg)
         if not path.is_file():
             missing.append(entry)
             continue
@@ -351,7 +357,9 @@ def load_csv(csv_path: Path, *, root: Path | None = None, name: str | None = Non
     )
 
 
-def load_zip(zip_path: Path, *, workspace: Workspace, name: str | None = None, extract: bool = True) -> ImageSet:
+def load_zip(
+    zip_path: Path, *, workspace: Workspace, name: str | None = None, extract: bool = True
+) -> ImageSet:
     """Extract once per archive content into the workspace, then read a CSV or the folder layout.
 
     With `extract=False` (the web server's way) an archive not unpacked yet by a job is refused, so no
@@ -360,10 +368,12 @@ def load_zip(zip_path: Path, *, workspace: Workspace, name: str | None = None, e
     zip_path = Path(zip_path)
     label = name or zip_path.name
     if not zip_path.is_file():
-        raise DatasetError(f"{label} does not exist any more (uploads unused for a day are removed); upload it again")
+        msg = f"{label} does not exist any more (uploads unused for a day are removed); upload it again"
+        raise DatasetError(msg)
     target = workspace.unpacked_dir(zip_path)
     if not (target / _COMPLETE).is_file() and not extract:
-        raise DatasetError(f"{label} has not been unpacked by a job yet; evaluate it first")
+        msg = f"{label} has not been unpacked by a job yet; evaluate it first"
+        raise DatasetError(msg)
     if not (target / _COMPLETE).is_file():
         staging = workspace.tmp_dir()
         try:
@@ -374,7 +384,7 @@ def load_zip(zip_path: Path, *, workspace: Workspace, name: str | None = None, e
             if target.exists() and not (target / _COMPLETE).is_file():
                 shutil.rmtree(target, ignore_errors=True)
             try:
-                os.replace(staging, target)
+                Path(staging).replace(target)
             except OSError:
                 if not (target / _COMPLETE).is_file():  # not a concurrent twin that finished first
                     raise
@@ -387,9 +397,8 @@ def load_zip(zip_path: Path, *, workspace: Workspace, name: str | None = None, e
     prefix = _unwrap(list(images) + tables)
     top_tables = [rel for rel in tables if PurePosixPath(rel).parent == prefix]
     if len(top_tables) > 1:
-        raise DatasetError(
-            f"{label} holds {len(top_tables)} CSV files at the top ({', '.join(top_tables[:5])}); keep one"
-        )
+        msg = f"{label} holds {len(top_tables)} CSV files at the top ({', '.join(top_tables[:5])}); keep one"
+        raise DatasetError(msg)
     if top_tables:
         samples, how = _samples_from_zip_csv(top_tables[0], files, prefix, label)
     else:

@@ -50,16 +50,20 @@ _MAX_DRAWS = 500
 
 def _check_common(index: int, size: int, color: str, seed: int) -> None:
     if index < 0 or seed < 0:
-        raise DatasetError(f"index {index} and seed {seed} must not be negative; use 0 or more")
+        msg = f"index {index} and seed {seed} must not be negative; use 0 or more"
+        raise DatasetError(msg)
     if size < MIN_SIZE:
-        raise DatasetError(f"image size {size} px is too small; use at least {MIN_SIZE} px")
+        msg = f"image size {size} px is too small; use at least {MIN_SIZE} px"
+        raise DatasetError(msg)
     if color not in COLORS:
-        raise DatasetError(f"colour mode {color!r} is not supported; use 'RGB' or 'L' (grayscale)")
+        msg = f"colour mode {color!r} is not supported; use 'RGB' or 'L' (grayscale)"
+        raise DatasetError(msg)
 
 
 def _check_count(count: int) -> None:
     if count < 1:
-        raise DatasetError(f"asked for {count} images; choose a count of 1 or more")
+        msg = f"asked for {count} images; choose a count of 1 or more"
+        raise DatasetError(msg)
 
 
 def _random_map(rng: np.random.Generator) -> np.ndarray:
@@ -213,13 +217,15 @@ class DistillResult:
 
 def _per_channel(values: tuple[float, ...], channels: int, what: str) -> np.ndarray:
     if len(values) not in (1, channels):
-        raise DatasetError(
+        msg = (
             f"the preprocessing {what} has {len(values)} values for {channels} channels; "
             f"give one value or one per channel"
         )
+        raise DatasetError(msg)
     array = np.broadcast_to(np.asarray(values, dtype=np.float32), (channels,))
     if what == "std" and np.any(array == 0):
-        raise DatasetError("the preprocessing std contains 0; use the model's real standard deviation")
+        msg = "the preprocessing std contains 0; use the model's real standard deviation"
+        raise DatasetError(msg)
     return array
 
 
@@ -260,15 +266,20 @@ def distill_images(
 
     _check_count(count)
     if size < MIN_SIZE:
-        raise DatasetError(f"image size {size} px is too small; use at least {MIN_SIZE} px")
+        msg = f"image size {size} px is too small; use at least {MIN_SIZE} px"
+        raise DatasetError(msg)
     if channels not in (1, 3):
-        raise DatasetError(f"{channels} input channels are not supported; use 1 (grayscale) or 3 (RGB)")
+        msg = f"{channels} input channels are not supported; use 1 (grayscale) or 3 (RGB)"
+        raise DatasetError(msg)
     if seed < 0:
-        raise DatasetError(f"seed {seed} must not be negative; use 0 or more")
+        msg = f"seed {seed} must not be negative; use 0 or more"
+        raise DatasetError(msg)
     if steps < 1 or batch_size < 1:
-        raise DatasetError(f"steps ({steps}) and batch size ({batch_size}) must be 1 or more")
+        msg = f"steps ({steps}) and batch size ({batch_size}) must be 1 or more"
+        raise DatasetError(msg)
     if not lr > 0:
-        raise DatasetError(f"learning rate {lr} must be positive; 0.2 is a good start")
+        msg = f"learning rate {lr} must be positive; 0.2 is a good start"
+        raise DatasetError(msg)
     mean_arr, std_arr = _per_channel(mean, channels, "mean"), _per_channel(std, channels, "std")
     layers = [
         layer
@@ -276,10 +287,11 @@ def distill_images(
         if isinstance(layer, _BatchNorm) and layer.running_mean is not None and layer.running_var is not None
     ]
     if not layers:
-        raise DatasetError(
+        msg = (
             f"{type(module).__name__} has no BatchNorm layers, so there are no statistics to match; "
             "use real images, fractal images or noise"
         )
+        raise DatasetError(msg)
 
     batches = math.ceil(count / batch_size)
     total_steps = batches * steps

@@ -64,7 +64,8 @@ class JobContext:
         self._pending = None
         self._last_phase, self._last_write = progress.phase, now
         if not self._reporter.progress(self.job_id, progress):
-            raise JobCancelledError("the job was cancelled")
+            msg = "the job was cancelled"
+            raise JobCancelledError(msg)
 
     def flush(self) -> None:
         """Write a progress report the throttle held back."""

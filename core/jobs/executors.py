@@ -64,14 +64,16 @@ def check_result(result, target: str) -> dict:
     if result is None:
         return {}
     if not isinstance(result, dict):
-        raise CoreError(f"the job function {target} returned {type(result).__name__}, not a dict; fix it")
+        msg = f"the job function {target} returned {type(result).__name__}, not a dict; fix it"
+        raise CoreError(msg)
     try:
         json.dumps(result)
     except (TypeError, ValueError) as exc:
-        raise CoreError(
+        msg = (
             f"the job function {target} returned a result that cannot be saved as JSON ({exc}); "
             "it must return plain dicts, lists, strings and numbers"
-        ) from exc
+        )
+        raise CoreError(msg) from exc
     return result
 
 

@@ -24,11 +24,11 @@ def register_job_kind(kind: str, target: str, *, replace: bool = False) -> None:
     `replace` says it is meant.
     """
     if ":" not in target:
-        raise InputError(f"job target {target!r} must look like 'package.module:function'")
+        msg = f"job target {target!r} must look like 'package.module:function'"
+        raise InputError(msg)
     if kind in JOB_KINDS and JOB_KINDS[kind] != target and not replace:
-        raise InputError(
-            f"a job kind named {kind!r} is already registered ({JOB_KINDS[kind]}); choose another name"
-        )
+        msg = f"a job kind named {kind!r} is already registered ({JOB_KINDS[kind]}); choose another name"
+        raise InputError(msg)
     JOB_KINDS[kind] = target
 
 
@@ -36,7 +36,8 @@ def job_target(kind: str) -> str:
     try:
         return JOB_KINDS[kind]
     except KeyError:
-        raise InputError(f"unknown job kind {kind!r}; choose one of {', '.join(sorted(JOB_KINDS))}") from None
+        msg = f"unknown job kind {kind!r}; choose one of {', '.join(sorted(JOB_KINDS))}"
+        raise InputError(msg) from None
 
 
 def load_target(target: str) -> Callable:
@@ -44,10 +45,11 @@ def load_target(target: str) -> Callable:
     try:
         return getattr(importlib.import_module(module_name), name)
     except (ImportError, AttributeError) as exc:
-        raise CoreError(
+        msg = (
             f"the job function {target!r} cannot be loaded ({type(exc).__name__}: {exc}); "
             "check that its module is installed and its kind names it correctly"
-        ) from exc
+        )
+        raise CoreError(msg) from exc
 
 
 def _installed(target: str) -> bool:

@@ -42,9 +42,8 @@ def config_from_dict(cls, data: dict, *, extra: tuple[str, ...] = ()):
     known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(known) - set(extra))
     if unknown:
-        raise InputError(
-            f"unknown setting(s) {', '.join(unknown)} for a {cls.__name__}; accepted: {', '.join(known)}"
-        )
+        msg = f"unknown setting(s) {', '.join(unknown)} for a {cls.__name__}; accepted: {', '.join(known)}"
+        raise InputError(msg)
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known}
     return cls(**values)
 

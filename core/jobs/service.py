@@ -108,7 +108,8 @@ class JobService:
         clean: bool = True,
     ):
         if max_parallel < 1:
-            raise InputError(f"max_parallel must be at least 1, not {max_parallel}")
+            msg = f"max_parallel must be at least 1, not {max_parallel}"
+            raise InputError(msg)
         self.workspace = workspace
         self._store = JobStore(workspace.jobs_db)
         self.executor = executor or LocalProcessExecutor()
@@ -174,11 +175,13 @@ class JobService:
         if after is not None:
             self._store.get(after)  # the clear "no such job" error
         if not isinstance(config, dict):
-            raise InputError(f"a job config must be a dict, not {type(config).__name__}")
+            msg = f"a job config must be a dict, not {type(config).__name__}"
+            raise InputError(msg)
         try:
             json.dumps(config)
         except (TypeError, ValueError) as exc:
-            raise InputError(f"the settings of this job cannot be saved ({exc}); pass plain values") from exc
+            msg = f"the settings of this job cannot be saved ({exc}); pass plain values"
+            raise InputError(msg) from exc
         self.workspace.check_free_space(JOB_SPACE_MB, f"a {kind} job")
         record = self._store.create(kind, config, title=title, after=after)
         self._wake.set()
@@ -210,7 +213,8 @@ class JobService:
             if record.state.finished:
                 return record
             if time.monotonic() > deadline:
-                raise TimeoutError(f"job {job_id} still {record.state.value} after {timeout} s")
+                msg = f"job {job_id} still {record.state.value} after {timeout} s"
+                raise TimeoutError(msg)
             time.sleep(poll)
 
     def shutdown(self) -> None:
@@ -305,7 +309,7 @@ class JobService:
     def _dispatch_turn(self) -> Iterator[bool]:
         """True while this service alone may start jobs: two servers on one workspace (a restart that
         overlaps the old one) take turns, so that together they keep to `max_parallel`."""
-        with open(self.workspace.root / "jobs" / ".dispatch.lock", "a+") as handle:
+        with Path(self.workspace.root / "jobs" / ".dispatch.lock").open("a+") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

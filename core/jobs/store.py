@@ -9,7 +9,6 @@ as a DAMAGED job that can be removed, instead of stopping every listing.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
 import time
@@ -79,9 +78,11 @@ def _json_object(data: dict, key: str, what: str, *, optional: bool = False) -> 
     try:
         value = json.loads(text)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"its {what} are not valid JSON ({exc})") from None
+        msg = f"its {what} are not valid JSON ({exc})"
+        raise ValueError(msg) from None
     if not isinstance(value, dict):
-        raise ValueError(f"its {what} are a JSON {type(value).__name__}, not an object")
+        msg = f"its {what} are a JSON {type(value).__name__}, not an object"
+        raise ValueError(msg)
     return value
 
 
@@ -92,7 +93,8 @@ def _record(row: sqlite3.Row) -> JobRecord:
         try:
             data["state"] = JobState(data["state"])
         except ValueError:
-            raise ValueError(f"its state {data['state']!r} is not one this version knows") from None
+            msg = f"its state {data['state']!r} is not one this version knows"
+            raise ValueError(msg) from None
         data["config"] = _json_object(data, "config", "settings")
         data["result"] = _json_object(data, "result", "results", optional=True)
         return JobRecord(**data)
@@ -145,7 +147,7 @@ class JobStore:
         aside = self.db_path.with_name(f"{self.db_path.name}.damaged-{utc_stamp()}")
         for suffix in ("", "-wal", "-shm"):
             try:  # another process may have moved it a moment ago
-                os.replace(Path(f"{self.db_path}{suffix}"), Path(f"{aside}{suffix}"))
+                Path(Path(f"{self.db_path}{suffix}")).replace(Path(f"{aside}{suffix}"))
             except FileNotFoundError:
                 pass
         self.notices.append(
@@ -216,7 +218,8 @@ class JobStore:
         with self._db() as db:
             row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
-            raise InputError(f"there is no job {job_id!r}; it may have been deleted; pick one from the list")
+            msg = f"there is no job {job_id!r}; it may have been deleted; pick one from the list"
+            raise InputError(msg)
         return _record(row)
 
     def list(self, *, limit: int = 200, active_only: bool = False) -> list[JobRecord]:
@@ -236,7 +239,8 @@ class JobStore:
         """One short UPDATE; with `only_active` it leaves finished jobs alone (races with cancel/reap)."""
         unknown = set(fields) - _UPDATABLE
         if unknown:
-            raise TypeError(f"unknown job fields: {', '.join(sorted(unknown))}")
+            msg = f"unknown job fields: {', '.join(sorted(unknown))}"
+            raise TypeError(msg)
         if not fields:
             return True
         sets = ", ".join(f"{name} = ?" for name in fields)
@@ -283,12 +287,12 @@ class JobStore:
         path = self.log_path(job_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        with open(path, "a", encoding="utf-8") as handle:
+        with Path(path).open("a", encoding="utf-8") as handle:
             handle.write(f"{stamp} {line.rstrip()}\n")
 
     def log_tail(self, job_id: str, lines: int = 40) -> str:
         try:
-            with open(self.log_path(job_id), encoding="utf-8", errors="replace") as handle:
+            with Path(self.log_path(job_id)).open(encoding="utf-8", errors="replace") as handle:
                 return "".join(deque(handle, maxlen=max(0, lines)))
         except FileNotFoundError:
             return ""
@@ -300,5 +304,6 @@ class JobStore:
         with self._db() as db:
             cursor = db.execute(f"DELETE FROM jobs WHERE id = ?{only_finished}", (job_id,))
         if cursor.rowcount == 0:
-            raise InputError(f"job {record.title!r} is still {self.get(job_id).state.value}; cancel it first")
+            msg = f"job {record.title!r} is still {self.get(job_id).state.value}; cancel it first"
+            raise InputError(msg)
         shutil.rmtree(self.log_path(job_id).parent, ignore_errors=True)

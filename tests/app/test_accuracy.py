@@ -53,7 +53,8 @@ def test_saved_imagenet_evaluation_renders_with_its_caveat(populated_ws):
     assert all(ci.endswith(" %") and "–" in ci for ci in table["95 % CI"])  # every figure with its interval
     assert any("n = 20" in w.value for w in at.warning)  # wide interval on 20 images, said out loud
     captions = shown(" ".join(c.value for c in at.caption))
-    assert "fingerprint" in captions and "20 images" in captions
+    assert "fingerprint" in captions
+    assert "20 images" in captions
     assert [m.label for m in at.metric] == ["FP32 vs FP16", "FP32 vs INT8", "FP16 vs INT8"]
     assert len(at.get("plotly_chart")) == 2  # accuracy and confusion
     explorer = [m.value for m in at.markdown if "get a different top-1" in m.value]
@@ -137,10 +138,13 @@ def test_an_uploaded_zip_is_unpacked_by_the_job_not_the_server(own_copy, stop_jo
     assert_clean(at)
 
     (job,) = _evaluate_jobs(own_copy)
-    assert "digits.zip" in job.title and jobs().get(job.id).state == JobState.QUEUED
+    assert "digits.zip" in job.title
+    assert jobs().get(job.id).state == JobState.QUEUED
     uploads = own_copy.uploads_dir
     saved = uploads / job.config["dataset"]
-    assert saved.is_file() and saved.suffix == ".zip" and uploads in saved.parents  # under a generated name
+    assert saved.is_file()
+    assert saved.suffix == ".zip"
+    assert uploads in saved.parents
     unpacked = own_copy.unpacked_dir(saved)
     assert not unpacked.exists()  # the web server saved the upload and nothing more
     assert [p.name for p in uploads.iterdir()] == ["files"]
@@ -148,7 +152,8 @@ def test_an_uploaded_zip_is_unpacked_by_the_job_not_the_server(own_copy, stop_jo
     jobs().cancel(blocker.id)
     ended = jobs().wait(job.id, timeout=120, poll=0.2)
     assert ended.state == JobState.SUCCEEDED, ended.error
-    assert unpacked.is_dir() and len([p for p in unpacked.rglob("*.png")]) == 4  # the worker unpacked it
+    assert unpacked.is_dir()
+    assert len([p for p in unpacked.rglob("*.png")]) == 4
     at.run()
     assert_clean(at)
     assert any("digits" in shown(c.value) and "4 images" in shown(c.value) for c in at.caption)

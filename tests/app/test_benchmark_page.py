@@ -41,8 +41,10 @@ def test_history_and_charts_render_from_saved_runs(populated_ws):
     assert any("History" in h.value for h in at.subheader)
     assert len(at.dataframe) == 2  # the runs of the shown result and the history
     captions = shown(" ".join(c.value for c in at.caption))
-    assert "AsyncInferQueue" in captions and "INFERENCE_PRECISION_HINT=f32" in captions
-    assert "OpenVINO 20" in captions and "5 rounds" in captions  # interleaved rounds, said how many
+    assert "AsyncInferQueue" in captions
+    assert "INFERENCE_PRECISION_HINT=f32" in captions
+    assert "OpenVINO 20" in captions
+    assert "5 rounds" in captions
     (result,) = [r for r in load_benchmarks(populated_ws) if r.model_id == LENET]
     metrics = {m.label: m for m in at.metric}
     for run in result.runs:  # every variant of the one run, with its median; unstable ones marked as such
@@ -95,5 +97,7 @@ def test_an_unstable_run_is_marked_and_can_be_measured_again(lenet_ws, stop_jobs
     at.button(key=f"b-again-{Path(path).name}").click().run()
     assert_clean(at)
     (job,) = _benchmark_jobs(lenet_ws)
-    assert job.config["variants"] == ["torch", "fp32", "int8"] and job.config["seconds"] == 6.0
-    assert job.config["model_id"] == LENET and job.config["hint"] == "latency"
+    assert job.config["variants"] == ["torch", "fp32", "int8"]
+    assert job.config["seconds"] == 6.0
+    assert job.config["model_id"] == LENET
+    assert job.config["hint"] == "latency"

@@ -59,9 +59,12 @@ def test_chelsea_gives_one_result_per_variant_and_a_cat(populated_ws):
     assert all(r["ms"] > 0 for r in chelsea)
 
     assert [m.label for m in at.metric] == ["PyTorch", "FP32", "FP16", "INT8"]
-    assert at.metric[0].delta == "reference" and all("× vs PyTorch" in m.delta for m in at.metric[1:])
+    assert at.metric[0].delta == "reference"
+    assert all("× vs PyTorch" in m.delta for m in at.metric[1:])
     caption = shown(" ".join(c.value for c in at.caption))
-    assert "batch 1" in caption and "LATENCY" in caption and "compiled or loaded before the clock" in caption
+    assert "batch 1" in caption
+    assert "LATENCY" in caption
+    assert "compiled or loaded before the clock" in caption
     card = _card(at, "chelsea (cat)")  # one card per image: what each variant says, and how fast
     assert "variants agree" in card or "variants disagree" in card
     titles = {v["id"]: v["title"] for v in stored["variants"]}
@@ -99,7 +102,8 @@ def test_uploads_bad_file_is_named_and_the_rest_is_classified(populated_ws):
     # changing the inputs recomputes on its own: the page never shows results for other inputs
     at.checkbox(key=CHELSEA).check().run()
     assert {r["image"] for r in _results(at)["results"]} == {"gradient.png", "chelsea (cat)"}
-    assert _card(at, "gradient.png") and _card(at, "chelsea (cat)")
+    assert _card(at, "gradient.png")
+    assert _card(at, "chelsea (cat)")
     assert_clean(at)
 
 
@@ -114,6 +118,8 @@ def test_digit_model_checks_digits_and_flags_photos(populated_ws):
     assert "true label: 3" in digit  # the true label, and each variant checked against it
     for title in ("FP32", "INT8", "INT8 · int8-noise-30"):
         (line,) = [line for line in digit.splitlines() if line.startswith(f"{title}: ")]
-        assert line.startswith(f"{title}: **3** ") and ":green[✓]" in line, line
+        assert line.startswith(f"{title}: **3** "), line
+        assert ":green[✓]" in line, line
     photo = _card(at, "chelsea (cat)")
-    assert "not the kind of image this model was trained on" in photo and "true label" not in photo
+    assert "not the kind of image this model was trained on" in photo
+    assert "true label" not in photo

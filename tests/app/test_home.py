@@ -41,7 +41,8 @@ def _fake_demo(ws, state: JobState, *, phase: str = "", error: str | None = None
 def test_empty_workspace_points_to_the_demo(empty_ws):
     at = open_page(PAGE)
     assert_clean(at)
-    assert at.title[0].value and at.caption[0].value
+    assert at.title[0].value
+    assert at.caption[0].value
     assert any("Nothing here yet" in info.value for info in at.info)
     assert at.button(key="demo-start").label == "Run the guided demo"
 
@@ -50,7 +51,8 @@ def test_populated_cards_show_each_variants_size_and_latency(populated_ws):
     at = open_page(PAGE)
     assert_clean(at)
     text = texts(at)
-    assert "EfficientNet-Lite0" in text and "LeNet5" in text
+    assert "EfficientNet-Lite0" in text
+    assert "LeNet5" in text
     metrics = {m.label: m for m in at.metric if not m.label.startswith("PyTorch")}
     runs = {(b.model_id, r.variant): r for b in load_benchmarks(populated_ws) for r in b.runs}
     for model_id, variants in (("lenet5-mnist", LENET_VARIANTS), (LITE0, LITE0_VARIANTS)):
@@ -66,14 +68,17 @@ def test_populated_cards_show_each_variants_size_and_latency(populated_ws):
             # the latest run's median latency, marked when that run was unstable (never shown as if sound)
             assert value.endswith("ms" if run.stable else "ms ⚠"), (variant.id, value, run.unstable_reasons)
     reference = [m for m in at.metric if m.label == "PyTorch · reference"]
-    assert len(reference) == 2 and all(" ms" in m.value for m in reference)  # one per model, measured
+    assert len(reference) == 2
+    assert all(" ms" in m.value for m in reference)
     assert len(metrics) == len(LENET_VARIANTS) + len(LITE0_VARIANTS)
     int8_labels = [lb for lb in metrics if lb.startswith("INT8 · ")]
     assert len(int8_labels) == 3  # Lite0's INT8 and both INT8 variants of LeNet5
     assert any(" vs PyTorch" in (m.delta or "") for m in metrics.values())  # speed-ups from the same run
     captions = shown(" ".join(c.value for c in at.caption))
-    assert "median of one benchmark run" in captions and "cores;" in captions  # how and where it was measured
-    assert "Top-1 with 95 % interval on" in captions and "images)" in captions  # and on which set
+    assert "median of one benchmark run" in captions
+    assert "cores;" in captions
+    assert "Top-1 with 95 % interval on" in captions
+    assert "images)" in captions
 
 
 def test_demo_button_queues_one_demo_job_and_survives_a_reload(empty_ws, stop_jobs):
@@ -82,7 +87,8 @@ def test_demo_button_queues_one_demo_job_and_survives_a_reload(empty_ws, stop_jo
     assert_clean(at)
 
     (record,) = JobStore(empty_ws.jobs_db).list()
-    assert record.kind == "demo" and record.config == {"model_id": DEMO_MODEL}
+    assert record.kind == "demo"
+    assert record.config == {"model_id": DEMO_MODEL}
     text = texts(at)
     for number, step in enumerate(DEMO_STEPS, 1):
         assert f"**{number}. {step.title}**" in text  # the four steps, each with its state
@@ -169,8 +175,10 @@ def test_finished_demo_summary_comes_from_its_result_files(own_copy):
     assert _size_line(own_copy) in text  # sizes of the variants on disk
     assert "**INT8 runs 8.0× (8.0–10.0×) faster than PyTorch on this CPU**" in text  # ratio with its range
     assert "PyTorch 40.0 ms → FP32 10.0 ms → FP16 10.0 ms → INT8 5.0 ms" in text
-    assert "5 interleaved rounds on Test CPU" in text and "INT8 ran as int8 + f32" in text
-    assert "FP32 90 %, FP16 90 %, INT8 85 %" in text and "20 images" in text  # the demo's own evaluation
+    assert "5 interleaved rounds on Test CPU" in text
+    assert "INT8 ran as int8 + f32" in text
+    assert "FP32 90 %, FP16 90 %, INT8 85 %" in text
+    assert "20 images" in text
     assert at.button(key="demo-tradeoffs").label == "See the trade-offs"
     assert at.button(key="demo-start").label == "Run the demo again"
 
@@ -184,7 +192,8 @@ def test_unstable_demo_run_gives_no_speed_headline(own_copy):
     text = shown(texts(at))
     assert "faster than PyTorch" not in text  # no headline from an unstable run
     assert "is **not shown as a result**: the run was unstable" in text
-    assert _size_line(own_copy) in text and "INT8 85 %" in text  # sizes and accuracy still stand
+    assert _size_line(own_copy) in text
+    assert "INT8 85 %" in text
 
 
 def test_bad_model_link_and_a_damaged_result_file_keep_home_up(empty_ws):
@@ -214,6 +223,9 @@ def test_a_model_link_with_markup_and_a_url_shows_as_plain_text(empty_ws):
     at.run()
     assert_clean(at)
     (toast,) = [t.value for t in at.toast if "No model named" in t.value]
-    assert "](" not in toast and "![" not in toast and "**" not in toast  # no link, image or bold markup
+    assert "](" not in toast
+    assert "![" not in toast
+    assert "**" not in toast
     assert "http" not in toast  # bare URLs are not autolinked: the scheme is broken by an invisible joiner
-    assert f"h{INVISIBLE_JOINER}ttps" in toast and "evil\\.example" in toast  # but the text is all there
+    assert f"h{INVISIBLE_JOINER}ttps" in toast
+    assert "evil\\.example" in toast

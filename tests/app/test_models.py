@@ -52,8 +52,10 @@ def test_populated_cards_show_sizes_parameters_and_downloads(populated_ws):
     assert_clean(at)
     bold = [m.value for m in at.markdown if m.value.startswith("**") and m.value.endswith("**")]
     assert bold.index("**4.63 M**") < bold.index("**648 k**")  # the selected model's card comes first
-    assert "**75.1 % FP32 · 74.4 % INT8**" in bold and "**none published**" in bold
-    assert "**1 × 3 × 224 × 224**" in bold and "**MNIST digits (10 classes)**" in bold
+    assert "**75.1 % FP32 · 74.4 % INT8**" in bold
+    assert "**none published**" in bold
+    assert "**1 × 3 × 224 × 224**" in bold
+    assert "**MNIST digits (10 classes)**" in bold
     text = shown(texts(at))
     for variant in populated_ws.all_variants():  # each row: its title, then its size in MiB
         assert f"**{variant.title}**  \n{variant.size_bytes / 2**20:.1f} MiB" in text
@@ -66,10 +68,12 @@ def test_lenet_card_lists_every_variant_with_a_download_each(populated_ws):
     assert_clean(at)
     assert sorted(_variant_rows(at, LENET)) == sorted(LENET_VARIANTS)
     text = shown(texts(at))
-    assert "**INT8 · int8-noise-30**" in text and "**ORT FP32**" in text  # named and ONNX Runtime variants
+    assert "**INT8 · int8-noise-30**" in text
+    assert "**ORT FP32**" in text
     captions = shown(" ".join(c.value for c in at.caption))
     assert "on 30 images of random noise" in captions  # a variant's recipe says how it was made
-    assert "ONNX Runtime 1." in captions and "OpenVINO 20" in captions  # and with which runtime version
+    assert "ONNX Runtime 1." in captions
+    assert "OpenVINO 20" in captions
     for variant_id in LENET_VARIANTS:
         button = at.download_button(key=f"dl-{LENET}-{variant_id}")
         assert button.label == "Download"
@@ -119,8 +123,10 @@ def test_rename_keeps_results_saved_under_the_old_name(own_copy):
     rename.button(key=f"rn-yes-{LENET}-{old}").click().run()
     assert_clean(at)
     assert any(f"{old} is now called {new}" in shown(s.value) for s in at.success)
-    assert own_copy.variant(LENET, old) is None and own_copy.variant(LENET, new) is not None
-    assert new in _variant_rows(at, LENET) and old not in _variant_rows(at, LENET)
+    assert own_copy.variant(LENET, old) is None
+    assert own_copy.variant(LENET, new) is not None
+    assert new in _variant_rows(at, LENET)
+    assert old not in _variant_rows(at, LENET)
 
     tradeoffs = open_page("app_pages/tradeoffs.py")
     assert_clean(tradeoffs)
@@ -129,7 +135,9 @@ def test_rename_keeps_results_saved_under_the_old_name(own_copy):
     assert old not in lenet.index
     # the benchmark and the evaluation saved as int8-noise-30 now show under the new name
     row = lenet.loc[new]
-    assert row["latency_ms"] > 0 and row["top1_pct"] > 90 and row["precision"] == f"INT8 · {new}"
+    assert row["latency_ms"] > 0
+    assert row["top1_pct"] > 90
+    assert row["precision"] == f"INT8 · {new}"
     (point,) = [p for p in collect_points(own_copy) if p.model_id == LENET and p.variant == new]
     assert point.complete
 
@@ -141,7 +149,8 @@ def test_rename_refuses_a_default_name_of_another_kind(own_copy):
     rename.text_input(key=f"rn-name-{LENET}-{NOISE_INT8}").input("fp16")
     rename.button(key=f"rn-yes-{LENET}-{NOISE_INT8}").click().run()
     assert_clean(at)
-    assert own_copy.variant(LENET, "fp16") is None and own_copy.variant(LENET, NOISE_INT8) is not None
+    assert own_copy.variant(LENET, "fp16") is None
+    assert own_copy.variant(LENET, NOISE_INT8) is not None
     assert any("fp16" in shown(e.value) for e in at.error)
 
 

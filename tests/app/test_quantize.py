@@ -65,15 +65,18 @@ def test_shows_each_int8_variant_next_to_fp32_from_the_files(populated_ws):
     assert f"of FP32 ({fp32.size_bytes / 2**20:.2f} MiB)" in share
     assert int(shown_now["Quantized layers"][0]) > 0
     assert shown_now["Calibration images"][0] == "300"
-    assert "FP32 top-1" in shown_now and "INT8 top-1" in shown_now  # from the populated evaluation
-    assert "FP32 median" in shown_now and "INT8 median" in shown_now  # from one benchmark run of both
+    assert "FP32 top-1" in shown_now
+    assert "INT8 top-1" in shown_now
+    assert "FP32 median" in shown_now
+    assert "INT8 median" in shown_now
     assert any("Both from one run of" in c.value and "interleaved rounds" in c.value for c in at.caption)
 
     at.selectbox(key=f"q-show-{LENET}").set_value(NOISE_INT8).run()
     assert_clean(at)
     shown_now = metrics(at)
     assert shown_now["Calibration images"][0] == "30"
-    assert f"INT8 · {NOISE_INT8} top-1" in shown_now and f"INT8 · {NOISE_INT8} median" in shown_now
+    assert f"INT8 · {NOISE_INT8} top-1" in shown_now
+    assert f"INT8 · {NOISE_INT8} median" in shown_now
     assert any("30 images of random noise" in shown(c.value) for c in at.caption)  # its recipe
 
 
@@ -90,7 +93,8 @@ def test_form_submits_a_quantize_job_with_the_chosen_settings(empty_ws, stop_job
     assert config["subset_size"] == 120
     assert config["preset"] == "mixed"
     assert config["max_drop"] is None
-    assert config["backend"] == "openvino" and config["name"] is None  # named after its recipe by the job
+    assert config["backend"] == "openvino"
+    assert config["name"] is None
     assert any("Latest quantization of this model" in m.value for m in at.markdown)
 
 
@@ -145,7 +149,9 @@ def test_a_new_recipe_lands_beside_int8_and_latency_can_be_measured(lenet_ws, st
     record = jobs().wait(job.id, timeout=120, poll=0.2)
     assert record.state == JobState.SUCCEEDED, record.error
     made = record.result["variant"]
-    assert made not in ("int8", NOISE_INT8) and made.startswith("int8-") and "60" in made
+    assert made not in ("int8", NOISE_INT8)
+    assert made.startswith("int8-")
+    assert "60" in made
     assert lenet_ws.variant(LENET, "int8").fingerprint == int8.fingerprint  # the first INT8 is kept as it was
     # a fresh session, as after a reload (AppTest cannot replay the model picker, whose label lists the variants)
     at = open_page(PAGE, model_id=LENET)

@@ -46,7 +46,8 @@ def test_populated_shows_every_variant_as_a_point_and_exports(populated_ws):
     table = _table(at)
     lenet = table[table["model_id"] == LENET].set_index("variant")
     # both INT8 variants of LeNet5 are points of their own, each with its recipe
-    assert lenet.loc["int8", "precision"] == "INT8" and "MNIST digits" in lenet.loc["int8", "recipe"]
+    assert lenet.loc["int8", "precision"] == "INT8"
+    assert "MNIST digits" in lenet.loc["int8", "recipe"]
     assert lenet.loc[NOISE_INT8, "precision"] == f"INT8 · {NOISE_INT8}"
     assert "30 images of random noise" in lenet.loc[NOISE_INT8, "recipe"]
     assert set(lenet.index) == {"torch", "ort-fp32", "fp32", "fp16", "int8", NOISE_INT8}
@@ -55,10 +56,14 @@ def test_populated_shows_every_variant_as_a_point_and_exports(populated_ws):
     for variant, title in (("int8", "LeNet5 INT8"), (NOISE_INT8, f"LeNet5 INT8 · {NOISE_INT8}")):
         assert (title if lenet.loc[variant, "stable"] else f"{title} (unstable)") in traces, traces
     measured = lenet.drop(index="torch")
-    assert (measured["latency_ms"] > 0).all() and (measured["top1_pct"] > 90).all()
+    assert (measured["latency_ms"] > 0).all()
+    assert (measured["top1_pct"] > 90).all()
     captions = shown(" ".join(c.value for c in at.caption))
-    assert "hint latency" in captions and "batch 1" in captions and "(500 images)" in captions
-    assert "executed as" in captions and "AVX" in captions  # which CPU and instruction set measured them
+    assert "hint latency" in captions
+    assert "batch 1" in captions
+    assert "(500 images)" in captions
+    assert "executed as" in captions
+    assert "AVX" in captions
     assert any("Not on the chart" in m.value for m in at.markdown)  # PyTorch points have no accuracy
 
     # whatever this machine's noise did to the run: a recommendation is stable and within 1 point of the best
@@ -68,7 +73,8 @@ def test_populated_shows_every_variant_as_a_point_and_exports(populated_ws):
         assert any("never recommended" in w.value or "unstable" in w.value for w in at.warning)
     else:
         (row,) = [r for _, r in table.iterrows() if f"{r['model']} {r['precision']}" == label]
-        assert bool(row["stable"]) and row["top1_pct"] >= best - 1.0
+        assert bool(row["stable"])
+        assert row["top1_pct"] >= best - 1.0
 
 
 def test_default_recommendation_stays_within_one_point_of_the_best(own_copy):
@@ -96,7 +102,8 @@ def test_default_recommendation_stays_within_one_point_of_the_best(own_copy):
     assert_clean(at)
     table = _table(at)
     lenet = table[table["model_id"] == LENET].set_index("variant")
-    assert lenet.loc[NOISE_INT8, "top1_pct"] == 94.0 and lenet.loc["int8", "top1_pct"] == 97.6
+    assert lenet.loc[NOISE_INT8, "top1_pct"] == 94.0
+    assert lenet.loc["int8", "top1_pct"] == 97.6
     assert not lenet.loc["fp16", "stable"]
 
     # not the faster int8-noise-30 (4 points down), nor the unstable FP16

@@ -31,18 +31,21 @@ def gate_job(config: dict, workspace, ctx) -> dict:
     deadline = time.monotonic() + 30
     while not gate.exists():
         if time.monotonic() > deadline:
-            raise CoreError("the gate file never appeared; the test did not open it")
+            msg = "the gate file never appeared; the test did not open it"
+            raise CoreError(msg)
         time.sleep(0.02)
     return {"opened": True}
 
 
 def fail_job(config: dict, workspace, ctx) -> dict:
     ctx.progress(Progress("checking", 1, 4))
-    raise CoreError("bad thing; do X")
+    msg = "bad thing; do X"
+    raise CoreError(msg)
 
 
 def boom_job(config: dict, workspace, ctx) -> dict:
-    raise ValueError("nope")
+    msg = "nope"
+    raise ValueError(msg)
 
 
 def crash_job(config: dict, workspace, ctx) -> dict:

@@ -61,14 +61,16 @@ def _check_sane(run: dict, batch: int) -> None:
     lat = run["latency_ms"]
     assert 0 < lat["min"] <= lat["median"] <= lat["p90"] <= lat["max"]
     assert lat["min"] <= lat["mean"] <= lat["max"]
-    assert run["throughput_fps"] > 0 and run["first_inference_ms"] > 0
-    assert run["iterations"]["latency"] >= 10 and run["iterations"]["throughput"] >= 10
+    assert run["throughput_fps"] > 0
+    assert run["first_inference_ms"] > 0
+    assert run["iterations"]["latency"] >= 10
+    assert run["iterations"]["throughput"] >= 10
     assert 10 <= len(run["latencies_ms"]) <= 2000
     assert run["settings"]["batch"] == batch
     assert run["settings"]["input_shape"] == [batch, 1, 28, 28]
-    assert (
-        run["settings"]["nireq"] >= 1 and run["settings"]["streams"] >= 1 and run["settings"]["threads"] >= 1
-    )
+    assert run["settings"]["nireq"] >= 1
+    assert run["settings"]["streams"] >= 1
+    assert run["settings"]["threads"] >= 1
 
 
 def test_every_field_is_there_and_sane(lenet_bench):
@@ -81,14 +83,16 @@ def test_every_field_is_there_and_sane(lenet_bench):
         assert set(run["latency_ms"]) >= LATENCY_KEYS
         assert run["latency_ms"]["q1"] <= run["latency_ms"]["median"] <= run["latency_ms"]["q3"]
         assert set(run["iterations"]) == set(run["duration_s"]) == {"latency", "throughput"}
-        assert run["versions"]["openvino"] and run["created"]
+        assert run["versions"]["openvino"]
+        assert run["created"]
         _check_sane(run, 1)
     assert runs["fp32"]["settings"]["inference_precision"] == "f32"
     assert runs["fp32"]["compile_ms"] > 0
     assert runs["fp32"]["compiled_from_cache"] == (runs["fp32"]["compile_source"] != "compiled")
     assert "AsyncInferQueue" in runs["fp32"]["settings"]["throughput_method"]
     assert "sequential" in runs["torch"]["settings"]["throughput_method"]
-    assert runs["torch"]["compile_ms"] is None and runs["torch"]["settings"]["nireq"] == 1
+    assert runs["torch"]["compile_ms"] is None
+    assert runs["torch"]["settings"]["nireq"] == 1
 
 
 def test_progress_is_per_phase_and_throttled(lenet_bench):
@@ -109,11 +113,14 @@ def test_saved_result_is_readable(lenet_bench, workspace):
     assert len(saved) == 1
     data = saved[0]
     assert set(data) >= {"model_id", "config", "created", "device_name", "runs", "path"}
-    assert data["config"]["seconds"] == 1.0 and len(data["runs"]) == 2
+    assert data["config"]["seconds"] == 1.0
+    assert len(data["runs"]) == 2
     assert data["config"]["precisions"] == data["config"]["variants"] == ["torch", "fp32"]
     assert json.loads(Path(result.path).read_text())["path"] == result.path
     table = str(result)
-    assert "median" in table and "fp32" in table and "torch" in table
+    assert "median" in table
+    assert "fp32" in table
+    assert "torch" in table
 
 
 @pytest.mark.parametrize(("batch", "hint"), [(4, "latency"), (1, "throughput")])
@@ -122,7 +129,8 @@ def test_batch_and_hint(workspace, lenet_fp, batch, hint):
     result = run_benchmark(config, workspace=workspace, save=False)
     run = result.run("fp32").to_dict()
     _check_sane(run, batch)
-    assert run["settings"]["hint"] == hint and result.path is None
+    assert run["settings"]["hint"] == hint
+    assert result.path is None
 
 
 def test_grid_job_runs_every_combination(workspace, lenet_fp):
@@ -135,7 +143,8 @@ def test_grid_job_runs_every_combination(workspace, lenet_fp):
         "grid": {"batches": [1, 2], "streams": [1, 2]},
     }
     data = run_job_here("benchmark", config, workspace, progress=events.append)
-    assert data["grid"] is True and Path(data["path"]).is_file()
+    assert data["grid"] is True
+    assert Path(data["path"]).is_file()
     combos = {(r["settings"]["batch"], r["settings"]["streams"]) for r in data["runs"]}
     assert combos == {(1, 1), (1, 2), (2, 1), (2, 2)}
     assert any(e.phase.startswith("batch 2, streams 2") for e in events)
@@ -145,7 +154,8 @@ def test_second_run_reuses_the_compiled_model_and_disk_cache_is_seen(workspace, 
     config = BenchmarkConfig("lenet5-mnist", precisions=("fp16",), seconds=0.1, warmup=0)
     run_benchmark(config, workspace=workspace, save=False)
     again = run_benchmark(config, workspace=workspace, save=False).run("fp16")
-    assert again.compiled_from_cache and again.compile_source == "memory"
+    assert again.compiled_from_cache
+    assert again.compile_source == "memory"
     clear_cache()
     cold = run_benchmark(config, workspace=workspace, save=False).run("fp16")
     assert cold.compile_source in ("disk-cache", "compiled")
@@ -167,7 +177,8 @@ def test_model_without_pytorch_skips_torch(workspace, lenet_fp):
     config = BenchmarkConfig("lenet5-ir-bench", precisions=("torch", "fp32"), seconds=0.2)
     result = run_benchmark(config, workspace=workspace)
     assert [r.precision for r in result.runs] == ["fp32"]
-    assert result.skipped[0]["precision"] == "torch" and "PyTorch" in result.skipped[0]["reason"]
+    assert result.skipped[0]["precision"] == "torch"
+    assert "PyTorch" in result.skipped[0]["reason"]
 
 
 def test_missing_artifact_and_bad_options_fail_before_timing(tmp_path, workspace):
@@ -219,13 +230,16 @@ def test_disturbed_variant_is_unstable_and_never_recommended(workspace, lenet_in
     config = BenchmarkConfig("lenet5-mnist", variants=("torch", "fp32", int8), seconds=1.0)
     result = run_benchmark(config, workspace=ws, prepare_fn=disturbing)
     disturbed = result.run(int8)
-    assert disturbed.stable is False and disturbed.unstable_reasons
+    assert disturbed.stable is False
+    assert disturbed.unstable_reasons
     assert any("interquartile range" in reason for reason in disturbed.unstable_reasons)
     assert disturbed.iterations["latency"] >= 30  # unstable for its spread, not for too few iterations
     assert not result.stable
     (against,) = [c for c in result.comparisons() if c.variant == int8]
-    assert against.reference == "torch" and against.stable is False
-    assert f"unstable {int8}" in str(result) and "[unstable]" in str(result)
+    assert against.reference == "torch"
+    assert against.stable is False
+    assert f"unstable {int8}" in str(result)
+    assert "[unstable]" in str(result)
     saved = json.loads(Path(result.path).read_text())
     assert next(r for r in saved["runs"] if r["variant"] == int8)["stable"] is False
 
@@ -234,7 +248,8 @@ def test_disturbed_variant_is_unstable_and_never_recommended(workspace, lenet_in
         workspace=ws,
     )
     points = {p.variant: p for p in collect_points(ws)}
-    assert points[int8].complete and points[int8].stable is False
+    assert points[int8].complete
+    assert points[int8].stable is False
     assert any(note.startswith("unstable: ") for note in points[int8].notes)
     headline = recommend(points.values()).point
     assert headline is None or headline.variant != int8

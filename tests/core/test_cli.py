@@ -57,7 +57,8 @@ def test_models_lists_ids(capfd, cli_ws):
     ids = {r["id"] for r in rows}
     assert {"efficientnet-lite0", "efficientnet-lite1", "lenet5-mnist", "resnet50", "mobilenet-v2"} <= ids
     lite0 = next(r for r in rows if r["id"] == "efficientnet-lite0")
-    assert lite0["input_size"] == [3, 224, 224] and lite0["source"] == "bundled"
+    assert lite0["input_size"] == [3, 224, 224]
+    assert lite0["source"] == "bundled"
 
 
 def test_lenet5_workflow_from_the_command_line(capfd, cli_ws, tmp_path):
@@ -75,7 +76,8 @@ def test_lenet5_workflow_from_the_command_line(capfd, cli_ws, tmp_path):
         "--subset-size",
         "100",
     )
-    assert quantized["calibration"]["size"] == 100 and quantized["size_bytes"] < quantized["fp32_size_bytes"]
+    assert quantized["calibration"]["size"] == 100
+    assert quantized["size_bytes"] < quantized["fp32_size_bytes"]
 
     from core.data import load_dataset
 
@@ -130,7 +132,8 @@ def test_lenet5_workflow_from_the_command_line(capfd, cli_ws, tmp_path):
 
     report = tmp_path / "report.html"
     written = run_json(capfd, cli_ws, "report", "--out", str(report))
-    assert written["bytes"] > 10_000 and "<html" in report.read_text().lower()
+    assert written["bytes"] > 10_000
+    assert "<html" in report.read_text().lower()
 
 
 def test_failures_exit_non_zero_with_a_clear_message(capfd, cli_ws, tmp_path):
@@ -141,17 +144,21 @@ def test_failures_exit_non_zero_with_a_clear_message(capfd, cli_ws, tmp_path):
         == 2
     )
     _, err = capfd.readouterr()
-    assert err.startswith("error: ") and "missing.png" in err and "Traceback" not in err
+    assert err.startswith("error: ")
+    assert "missing.png" in err
+    assert "Traceback" not in err
 
     assert main(["convert", "--model", "no-such-model", "--workspace", str(cli_ws)]) == 2
     _, err = capfd.readouterr()
-    assert "unknown model 'no-such-model'" in err and "efficientnet-lite0" in err
+    assert "unknown model 'no-such-model'" in err
+    assert "efficientnet-lite0" in err
 
     text = tmp_path / "notes.png"
     text.write_text("not an image")
     assert main(["classify", "--model", "lenet5-mnist", str(text), "--workspace", str(cli_ws)]) == 2
     _, err = capfd.readouterr()
-    assert "notes.png" in err and "Traceback" not in err
+    assert "notes.png" in err
+    assert "Traceback" not in err
 
 
 def test_real_process_keeps_stdout_clean_and_exit_codes(tmp_path):
@@ -163,7 +170,8 @@ def test_real_process_keeps_stdout_clean_and_exit_codes(tmp_path):
     )  # fmt: skip
     assert bad.returncode == 2
     assert bad.stdout == ""
-    assert "has no fp32 variant yet" in bad.stderr and "Traceback" not in bad.stderr
+    assert "has no fp32 variant yet" in bad.stderr
+    assert "Traceback" not in bad.stderr
     assert "convert --model lenet5-mnist" in bad.stderr  # and says how to make it
 
 
@@ -173,7 +181,8 @@ def test_every_command_has_help(command):
         [sys.executable, "-m", "core", command, "--help"], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0
-    assert "--json" in done.stdout and "usage: python -m core" in done.stdout
+    assert "--json" in done.stdout
+    assert "usage: python -m core" in done.stdout
 
 
 def test_image_arguments_after_precisions(tmp_path, capfd, cli_ws):
@@ -223,7 +232,8 @@ def test_json_outputs_keep_the_previous_keys_and_add_variant_and_backend(capfd, 
     assert [r["variant"] for r in results] == list(kinds)
     for r in results:
         assert set(r) >= OLD_CLASSIFY_KEYS | {"variant", "backend"}
-        assert r["backend"] == kinds[r["variant"]] and r["precision"] == r["variant"]
+        assert r["backend"] == kinds[r["variant"]]
+        assert r["precision"] == r["variant"]
 
     evaluated = run_json(
         capfd, cli_ws, "evaluate", "--model", "lenet5-mnist", "--variant", "torch", "fp32", "int8",
@@ -233,7 +243,8 @@ def test_json_outputs_keep_the_previous_keys_and_add_variant_and_backend(capfd, 
     assert [r["variant"] for r in evaluated["results"]] == ["torch", "fp32", "int8"]
     for r in evaluated["results"]:
         assert set(r) >= OLD_SCORE_KEYS | {"variant", "backend"}
-        assert r["backend"] == kinds[r["variant"]] and r["count"] == 100
+        assert r["backend"] == kinds[r["variant"]]
+        assert r["count"] == 100
     assert set(evaluated["agreement"]) == {"torch-vs-fp32", "torch-vs-int8", "fp32-vs-int8"}
 
     runs = run_json(
@@ -243,8 +254,10 @@ def test_json_outputs_keep_the_previous_keys_and_add_variant_and_backend(capfd, 
     assert [r["variant"] for r in runs] == ["torch", "fp32", "int8"]
     for r in runs:
         assert set(r) >= OLD_RUN_KEYS | {"variant", "backend"}
-        assert set(r["latency_ms"]) >= OLD_LATENCY_KEYS and set(r["settings"]) >= OLD_SETTINGS_KEYS
-        assert r["backend"] == kinds[r["variant"]] and r["precision"] == r["settings"]["precision"]
+        assert set(r["latency_ms"]) >= OLD_LATENCY_KEYS
+        assert set(r["settings"]) >= OLD_SETTINGS_KEYS
+        assert r["backend"] == kinds[r["variant"]]
+        assert r["precision"] == r["settings"]["precision"]
 
 
 def test_variants_command_lists_renames_and_deletes_one_variant(capfd, cli_lenet, tmp_path):
@@ -270,9 +283,8 @@ def test_variants_command_lists_renames_and_deletes_one_variant(capfd, cli_lenet
         "--to",
         "int8-digits",
     )
-    assert renamed["variant"] == "int8-digits" and ws.variant_aliases("lenet5-mnist") == {
-        "int8": "int8-digits"
-    }
+    assert renamed["variant"] == "int8-digits"
+    assert ws.variant_aliases("lenet5-mnist") == {"int8": "int8-digits"}
 
     fp32_files = file_hashes(ws.model_dir("lenet5-mnist") / "fp32")
     args = [
@@ -288,7 +300,8 @@ def test_variants_command_lists_renames_and_deletes_one_variant(capfd, cli_lenet
     ]
     assert main(args) == 2  # a delete is never done without --yes
     _, err = capfd.readouterr()
-    assert "add --yes" in err and ws.variant("lenet5-mnist", "fp16") is not None
+    assert "add --yes" in err
+    assert ws.variant("lenet5-mnist", "fp16") is not None
     deleted = run_json(
         capfd, ws.root, "variants", "delete", "--model", "lenet5-mnist", "--variant", "fp16", "--yes"
     )

@@ -84,11 +84,13 @@ def test_extract_zip_writes_generated_names_and_keeps_originals(tmp_path: Path) 
 def test_load_zip_flat_is_unlabelled_and_extracted_once(tmp_path: Path, workspace: Workspace) -> None:
     archive = make_zip(tmp_path / "flat.zip", {f"img{i}.png": noisy_png(i) for i in range(3)})
     first = data.load_zip(archive, workspace=workspace)
-    assert len(first) == 3 and not first.labelled
+    assert len(first) == 3
+    assert not first.labelled
     assert [s.name for s in first] == ["img0.png", "img1.png", "img2.png"]
     assert first.samples[0].image().size == (16, 16)
     folders = list(workspace.uploads_dir.iterdir())
-    assert len(folders) == 1 and (folders[0] / ".complete").is_file()
+    assert len(folders) == 1
+    assert (folders[0] / ".complete").is_file()
     marker_time = (folders[0] / ".complete").stat().st_mtime_ns
     again = data.load_zip(archive, workspace=workspace)
     assert (folders[0] / ".complete").stat().st_mtime_ns == marker_time
@@ -309,13 +311,15 @@ def test_load_folder_flat_and_class_folders(tmp_path: Path) -> None:
     for i in range(3):
         (flat / f"{i}.png").write_bytes(noisy_png(i))
     (flat / "notes.txt").write_text("x")
-    assert len(data.load_folder(flat)) == 3 and not data.load_folder(flat).labelled
+    assert len(data.load_folder(flat)) == 3
+    assert not data.load_folder(flat).labelled
     classes = tmp_path / "classes"
     for label in ("cat", "dog"):
         (classes / label).mkdir(parents=True)
         (classes / label / "a.png").write_bytes(noisy_png(len(label)))
     found = data.load_folder(classes)
-    assert [s.label for s in found] == ["cat", "dog"] and found.labelled
+    assert [s.label for s in found] == ["cat", "dog"]
+    assert found.labelled
 
 
 def test_load_folder_without_images_says_what_it_found(tmp_path: Path) -> None:
@@ -389,9 +393,11 @@ def test_load_dataset_dispatches_and_explains_bad_refs(tmp_path: Path, workspace
 
 def test_imagenet_samples_are_20_labelled_images_matching_torchvision(imagenet_names: list[str]) -> None:
     found = data.load_dataset("builtin:imagenet-samples")
-    assert len(found) == 20 and found.labelled
+    assert len(found) == 20
+    assert found.labelled
     indices = found.label_indices(imagenet_names)
-    assert indices == [int(s.label) for s in found] and all(0 <= i < 1000 for i in indices)
+    assert indices == [int(s.label) for s in found]
+    assert all(0 <= i < 1000 for i in indices)
     assert imagenet_names[indices[0]] == "bull mastiff"  # imagenet_00_243.jpg
     assert found.samples[0].image().size == (512, 512)
 
@@ -399,10 +405,12 @@ def test_imagenet_samples_are_20_labelled_images_matching_torchvision(imagenet_n
 def test_photo_calibration_never_contains_an_evaluation_image() -> None:
     evaluation = data.load_dataset("builtin:imagenet-samples")
     calibration = data.load_dataset("builtin:imagenet-samples", purpose="calibration", count=300)
-    assert len(calibration) == 300 and not calibration.labelled
+    assert len(calibration) == 300
+    assert not calibration.labelled
     assert "never measured on its own calibration images" in calibration.description
     names = [s.name for s in calibration]
-    assert len(set(names)) == 300 and "chelsea#crop000" in names
+    assert len(set(names)) == 300
+    assert "chelsea#crop000" in names
     assert not set(names) & {s.name for s in evaluation}
     calibration_pixels = {pixel_hash(s.image()) for s in calibration}
     assert len(calibration_pixels) == 300
@@ -431,7 +439,8 @@ def test_fingerprints_are_stable_and_tell_sets_apart() -> None:
         data.load_dataset("builtin:photos").fingerprint(),
         data.load_dataset("noise", purpose="calibration", spec=MNIST, count=10).fingerprint(),
     }
-    assert len(others) == 4 and first not in others
+    assert len(others) == 4
+    assert first not in others
     assert len(first) == 64
 
 
@@ -450,7 +459,8 @@ def test_subset_is_deterministic_and_stratified() -> None:
 def test_noise_matches_the_model_input() -> None:
     spec = PreprocessSpec(size=24, resize=24)
     noise = data.load_dataset("noise", purpose="calibration", spec=spec, count=3)
-    assert len(noise) == 3 and "noise" in noise.description
+    assert len(noise) == 3
+    assert "noise" in noise.description
     image = noise.samples[0].image()
     again = data.load_dataset("noise", purpose="calibration", spec=spec, count=3)
     assert (image.mode, image.size) == ("RGB", (24, 24))
@@ -478,8 +488,11 @@ def test_label_indices_lists_unknown_labels(imagenet_names: list[str]) -> None:
         bad.label_indices(imagenet_names)
     message = str(caught.value)
     assert "7 label(s) do not match" in message
-    assert "'unicorn'" in message and "'1000' is out of range" in message
-    assert "and 2 more" in message and "class index 0-999" in message and "WordNet id" in message
+    assert "'unicorn'" in message
+    assert "'1000' is out of range" in message
+    assert "and 2 more" in message
+    assert "class index 0-999" in message
+    assert "WordNet id" in message
     with pytest.raises(DatasetError, match=r"'crane' is ambiguous \(classes 0, 1\)"):
         _labelled("crane").label_indices(["crane, bird", "crane, machine"])
     with pytest.raises(DatasetError, match="unlabelled"):
@@ -491,6 +504,7 @@ def test_gallery_has_photos_imagenet_samples_and_digits() -> None:
 
     samples = gallery()
     names = [s.name for s in samples]
-    assert "chelsea (cat)" in names and "imagenet_00_243.jpg" in names
+    assert "chelsea (cat)" in names
+    assert "imagenet_00_243.jpg" in names
     assert sum(s.label is not None for s in samples) == 24
     assert all(s.image().size[0] > 0 for s in samples)

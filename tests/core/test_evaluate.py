@@ -95,22 +95,26 @@ def test_saved_json_has_every_key(lenet_eval, workspace):
     assert set(saved["settings"]["variants"]) == {"torch", "fp32", "fp16"}
     assert saved["path"] == result.path
     assert set(saved["dataset"]) == DATASET_KEYS
-    assert saved["dataset"]["labelled"] is True and saved["dataset"]["size"] == 4700
+    assert saved["dataset"]["labelled"] is True
+    assert saved["dataset"]["size"] == 4700
     for row in saved["results"]:
         assert set(row) >= SCORE_KEYS | {"variant", "backend", "format"}
-        assert len(row["top1_ci95"]) == 2 and row["ms_per_image"] > 0
+        assert len(row["top1_ci95"]) == 2
+        assert row["ms_per_image"] > 0
     detail = saved["agreement_detail"]["fp32-vs-fp16"]
     assert set(detail) == {"rate", "same", "count", "ci95", "a", "b", "top5_overlap"}
-    assert (detail["a"], detail["b"], detail["count"]) == ("fp32", "fp16", 4700) and 0 <= detail[
-        "top5_overlap"
-    ] <= 1
+    assert (detail["a"], detail["b"], detail["count"]) == ("fp32", "fp16", 4700)
+    assert 0 <= detail["top5_overlap"] <= 1
     preds = saved["predictions"]
     assert set(preds) == {"names", "labels", "top1", "prob", "top5"}
     assert len(preds["names"]) == len(preds["labels"]) == len(preds["top1"]["fp32"]) == 4700
-    assert len(preds["top5"]["fp16"][0]) == 5 and 0 < preds["prob"]["torch"][0] <= 1
-    assert saved["trained"] is True and saved["versions"]["openvino"]
+    assert len(preds["top5"]["fp16"][0]) == 5
+    assert 0 < preds["prob"]["torch"][0] <= 1
+    assert saved["trained"] is True
+    assert saved["versions"]["openvino"]
     assert any(r["_path"] == result.path for r in workspace.results("evaluation", "lenet5-mnist"))
-    assert "fp32" in str(result) and "agreement" in str(result)
+    assert "fp32" in str(result)
+    assert "agreement" in str(result)
 
 
 def test_lite0_on_20_imagenet_samples_reports_a_wide_interval(lite0_eval):
@@ -171,7 +175,8 @@ def test_job_entry_honours_the_limit_and_reports_progress(workspace, lenet_fp):
         workspace,
         progress=events.append,
     )
-    assert data["dataset"]["size"] == 100 and data["results"][0]["count"] == 100
+    assert data["dataset"]["size"] == 100
+    assert data["results"][0]["count"] == 100
     assert data["agreement"] == {}
     assert events[-1].done == 100
 

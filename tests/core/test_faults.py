@@ -58,7 +58,8 @@ def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
         if value:
             return value
         time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+    msg = f"timed out waiting for {what}"
+    raise AssertionError(msg)
 
 
 def snapshot(folder: Path) -> dict[str, str]:
@@ -130,7 +131,8 @@ def test_a_corrupt_job_table_is_moved_aside_and_a_fresh_one_started(workspace):
         )
         assert "a fresh one was started. Models, variants and results are untouched" in notice
         [aside] = workspace.root.glob("jobs.sqlite.damaged-*")
-        assert aside.name in notice and aside.read_bytes() == garbage  # kept for inspection, as it was
+        assert aside.name in notice
+        assert aside.read_bytes() == garbage
         assert service.list() == []
         job = service.submit("test-count", {"steps": 1}, title="after the repair")
         assert service.wait(job.id).state == JobState.SUCCEEDED  # the fresh table works
@@ -169,7 +171,8 @@ def test_unreadable_job_rows_show_as_damaged_never_run_and_can_be_deleted(worksp
             row = db.execute(
                 "SELECT state, pid, started FROM jobs WHERE id = ?", (bad_settings.id,)
             ).fetchone()
-        assert row == ("queued", None, None) and service.log_tail(bad_settings.id) == ""
+        assert row == ("queued", None, None)
+        assert service.log_tail(bad_settings.id) == ""
         service.delete(bad_settings.id)
         service.delete(bad_state.id)
         assert [r.id for r in service.list()] == [fine.id]
@@ -207,7 +210,8 @@ def test_damaged_result_files_are_skipped_with_a_reason_and_views_still_work(wor
         for name, reason in expected[kind].items():
             assert reason in reasons[name], f"{kind}/{name}: {reasons[name]}"
     found = collect(workspace)
-    assert found.points == () and len(found.damaged) == 6
+    assert found.points == ()
+    assert len(found.damaged) == 6
     page = build_report(workspace)
     for damaged in found.damaged:
         assert f"Skipped a damaged result file: {html.escape(str(damaged))}" in page
@@ -302,8 +306,10 @@ def test_converting_onto_a_full_disk_gives_the_plain_message(workspace):
         r"or point OVDASH_WORKSPACE at a larger disk, then try again \(nothing was saved, earlier work is intact\)",
         message,
     )
-    assert "iostream" not in message and "iostream error" in cause  # OpenVINO's words stay in the cause
-    assert workspace.variants("lenet5-mnist") == [] and leftovers(workspace) == []
+    assert "iostream" not in message
+    assert "iostream error" in cause
+    assert workspace.variants("lenet5-mnist") == []
+    assert leftovers(workspace) == []
 
 
 # 10 ----------------------------------------------------------------------------------------------
@@ -345,7 +351,8 @@ def race(ws: Workspace, mode: str, count: int) -> list[list[str]]:
             w.kill()
     landed = []
     for writer, (out, err) in zip(writers, outputs, strict=True):
-        assert writer.returncode == 0 and not err, err  # no raw OSError, nor anything else
+        assert writer.returncode == 0, err  # no raw OSError, nor anything else
+        assert not err, err
         landed.extend(json.loads(out))
     (ws.root.parent / "go").unlink()
     for tag in "ab":
@@ -363,7 +370,8 @@ def test_two_processes_replacing_one_variant_every_write_lands_whole(workspace):
     assert survivor in ("a-49", "b-49")  # the last write of one of them
     history = workspace.history("m")
     kept = [whole(folder) for _, _, folder in history]
-    assert len(kept) == 3 and len({survivor, *kept}) == 4  # the newest 3 before it, no duplicate
+    assert len(kept) == 3
+    assert len({survivor, *kept}) == 4
     assert all(int(token.rsplit("-", 1)[1]) >= 46 for token in kept)  # among each writer's last writes
     assert leftovers(workspace) == []
 
@@ -375,7 +383,8 @@ def test_two_processes_renaming_on_conflict_each_write_lands_as_its_own_variant(
     assert all(got == token for token, _, got in landed)
     stored = {v.id: whole(v.folder) for v in workspace.variants("m")}
     assert stored == {variant: token for token, variant, _ in landed}
-    assert workspace.history("m") == [] and leftovers(workspace) == []
+    assert workspace.history("m") == []
+    assert leftovers(workspace) == []
 
 
 # 11 ----------------------------------------------------------------------------------------------
@@ -404,7 +413,8 @@ def test_a_swap_cut_short_by_a_crash_is_repaired_on_the_next_read(workspace, sta
     crashed = python(_CRASH_MID_SWAP, str(workspace.root))
     assert crashed.returncode == 9, crashed.stderr
     model = workspace.model_dir("m")
-    assert (model / ".swap-v.json").is_file() and not (model / "v").exists()  # the state a crash leaves
+    assert (model / ".swap-v.json").is_file()
+    assert not (model / "v").exists()
     [staged] = (workspace.root / "tmp").iterdir()
     if staging == "lost":
         shutil.rmtree(staged)
@@ -451,7 +461,8 @@ def orphan(workspace, tmp_path):
         server.wait()
         server.stderr.close()
     record = JobStore(workspace.jobs_db).get(ready.read_text())
-    assert record.state == JobState.RUNNING and worker_alive(record.pid, record.started)
+    assert record.state == JobState.RUNNING
+    assert worker_alive(record.pid, record.started)
     yield record, gate
     if worker_alive(record.pid, record.started):
         os.kill(record.pid, signal.SIGKILL)
@@ -468,11 +479,11 @@ def test_a_job_left_running_by_a_dead_server_still_counts(workspace, orphan):
             time.sleep(0.05)
         gate.touch()
         first = service.wait(record.id, timeout=20)
-        assert first.state == JobState.SUCCEEDED and first.result == {
-            "opened": True
-        }  # it recorded its own end
+        assert first.state == JobState.SUCCEEDED
+        assert first.result == {"opened": True}
         second = service.wait(queued.id, timeout=20)
-        assert second.state == JobState.SUCCEEDED and second.started >= first.finished
+        assert second.state == JobState.SUCCEEDED
+        assert second.started >= first.finished
     finally:
         service.shutdown()
 
@@ -503,7 +514,8 @@ def test_cancelling_a_job_of_a_dead_server_stops_its_worker(workspace, orphan):
     service = JobService(workspace, poll_seconds=0.05)
     try:
         cancelled = service.cancel(record.id)
-        assert cancelled.state == JobState.CANCELLED and cancelled.message == "cancelled by the user"
+        assert cancelled.state == JobState.CANCELLED
+        assert cancelled.message == "cancelled by the user"
         wait_for(lambda: not worker_alive(record.pid, record.started), what="the orphan worker stopped")
         assert service.get(record.id).state == JobState.CANCELLED  # its own "interrupted" changed nothing
     finally:
@@ -516,7 +528,8 @@ def test_a_worker_stopped_with_sigterm_ends_interrupted(service):
     wait_for(lambda: "slow job started" in service.log_tail(job.id), what="the job function running")
     os.kill(pid, signal.SIGTERM)
     record = service.wait(job.id, timeout=20)
-    assert record.state == JobState.INTERRUPTED and record.error is None
+    assert record.state == JobState.INTERRUPTED
+    assert record.error is None
     assert (
         record.message
         == INTERRUPTED_MESSAGE
@@ -556,17 +569,21 @@ def test_saved_files_and_their_folders_are_flushed_to_disk(workspace, monkeypatc
 
     path = workspace.root / "results" / "settings.json"
     write_json(path, {"a": 1})
-    assert was_flushed(path) and was_flushed(path.parent)
+    assert was_flushed(path)
+    assert was_flushed(path.parent)
 
     flushed.clear()
     folder = add_variant(workspace, "m", "v", "durable")
     assert sorted(p.name for p in folder.iterdir()) == ["data.txt", MANIFEST]
     assert all(was_flushed(p) for p in folder.iterdir())
-    assert was_flushed(folder) and was_flushed(folder.parent) and was_flushed(workspace.models_dir)
+    assert was_flushed(folder)
+    assert was_flushed(folder.parent)
+    assert was_flushed(workspace.models_dir)
 
     flushed.clear()
     saved = workspace.save_result("benchmark", "m", {"model_id": "m", "runs": []})
-    assert was_flushed(saved) and was_flushed(saved.parent)
+    assert was_flushed(saved)
+    assert was_flushed(saved.parent)
     assert was_flushed(saved.parent.parent)  # the new results/benchmark folder itself is durable
 
 

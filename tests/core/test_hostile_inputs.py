@@ -131,7 +131,8 @@ def test_pixel_cap_holds_even_when_pillow_limit_is_switched_off(monkeypatch: pyt
     ids=["20:1 panorama", "1:20 portrait strip", "longest side", "12 MP phone photo"],
 )
 def test_open_image_still_accepts_panoramas_and_phone_photos(size: tuple[int, int], fmt: str) -> None:
-    assert MAX_ASPECT_RATIO == 20 and MAX_IMAGE_SIDE == 16_384
+    assert MAX_ASPECT_RATIO == 20
+    assert MAX_IMAGE_SIDE == 16_384
     image = data.open_image(encode(Image.new("RGB", size, (40, 90, 200)), fmt), name=f"photo.{fmt.lower()}")
     assert (image.mode, image.size) == ("RGB", size)
 
@@ -169,7 +170,8 @@ def test_open_image_reads_16_bit_colour_pngs_and_cmyk_jpegs() -> None:
     rgba = data.open_image(png_16_bit(6, (0, 0, 0, 0)), name="rgba16.png")
     assert rgba.getpixel((0, 0)) == (255, 255, 255)  # fully transparent: white, not black
     cmyk = data.open_image(encode(Image.new("CMYK", (8, 8), (0, 0, 0, 0)), "JPEG"), name="print.jpg")
-    assert cmyk.mode == "RGB" and all(value > 250 for value in cmyk.getpixel((0, 0)))
+    assert cmyk.mode == "RGB"
+    assert all(value > 250 for value in cmyk.getpixel((0, 0)))
 
 
 def test_open_image_palette_transparency_becomes_white() -> None:
@@ -195,7 +197,8 @@ def test_open_image_takes_the_first_of_hundreds_or_thousands_of_frames(fmt: str,
     payload = encode(frames[0], fmt, save_all=True, append_images=frames[1:], **options)
     assert Image.open(io.BytesIO(payload)).n_frames >= 100
     image = data.open_image(payload, name=f"anim.{fmt.lower()}")
-    assert image.size == (8, 8) and abs(image.convert("L").getpixel((0, 0)) - 7) <= 2
+    assert image.size == (8, 8)
+    assert abs(image.convert("L").getpixel((0, 0)) - 7) <= 2
 
 
 @pytest.mark.parametrize(
@@ -270,7 +273,8 @@ def test_extract_zip_refuses_duplicate_names(tmp_path: Path, case: str) -> None:
     archive = write_zip(tmp_path / "photos.zip", [(name, png_bytes(i)) for i, name in enumerate(names)])
     with pytest.raises(ArchiveError) as caught:
         data.extract_zip(archive, tmp_path / "out")
-    assert message in str(caught.value) and str(caught.value).startswith("photos.zip holds two entries")
+    assert message in str(caught.value)
+    assert str(caught.value).startswith("photos.zip holds two entries")
     assert not (tmp_path / "out").exists()
 
 

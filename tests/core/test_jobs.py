@@ -50,7 +50,8 @@ def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
         if value:
             return value
         time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+    msg = f"timed out waiting for {what}"
+    raise AssertionError(msg)
 
 
 def wait_running(service: JobService, job_id: str) -> JobRecord:
@@ -89,15 +90,20 @@ def test_a_taken_job_kind_name_is_refused_for_another_target():
 
 def test_submitted_job_succeeds_with_result_progress_and_log(service):
     record = service.submit("test-count", {"steps": 30, "delay": 0.01}, title="count to 30")
-    assert record.state == JobState.QUEUED and record.title == "count to 30"
+    assert record.state == JobState.QUEUED
+    assert record.title == "count to 30"
     done = service.wait(record.id)
     assert done.state == JobState.SUCCEEDED, done.error
     assert done.result == {"sum": 465, "steps": 30}
     assert (done.phase, done.done, done.total, done.fraction) == ("counting", 30, 30, 1.0)
-    assert done.started >= done.created and done.finished >= done.started and done.duration >= 0.3
-    assert done.pid and done.error is None
+    assert done.started >= done.created
+    assert done.finished >= done.started
+    assert done.duration >= 0.3
+    assert done.pid
+    assert done.error is None
     log = service.log_tail(done.id)
-    assert "counted to 30" in log and "succeeded" in log
+    assert "counted to 30" in log
+    assert "succeeded" in log
     assert done.to_dict()["state"] == "succeeded"
 
 
@@ -127,12 +133,15 @@ def test_unexpected_error_names_its_type_and_logs_the_traceback(service):
     record = service.wait(service.submit("test-boom", {}, title="boom").id)
     assert record.error == "ValueError: nope"
     log = service.log_tail(record.id)
-    assert "Traceback" in log and "boom_job" in log
+    assert "Traceback" in log
+    assert "boom_job" in log
 
 
 def test_result_that_is_not_json_fails_clearly(service):
     record = service.wait(service.submit("test-bad-result", {}, title="bad").id)
-    assert record.state == JobState.FAILED and "JSON" in record.error and record.result is None
+    assert record.state == JobState.FAILED
+    assert "JSON" in record.error
+    assert record.result is None
 
 
 def test_crashed_worker_fails_with_exit_code_and_the_service_keeps_serving(service):
@@ -150,10 +159,12 @@ def test_cancel_kills_a_running_worker_and_cancels_a_queued_job(service):
     pid = wait_running(service, running.id).pid
 
     cancelled_queued = service.cancel(queued.id)
-    assert cancelled_queued.state == JobState.CANCELLED and cancelled_queued.started is None
+    assert cancelled_queued.state == JobState.CANCELLED
+    assert cancelled_queued.started is None
 
     cancelled = service.cancel(running.id)
-    assert cancelled.state == JobState.CANCELLED and cancelled.message == "cancelled by the user"
+    assert cancelled.state == JobState.CANCELLED
+    assert cancelled.message == "cancelled by the user"
     assert cancelled.finished is not None
     assert pid_gone(pid)
     assert service.cancel(running.id).state == JobState.CANCELLED  # finished jobs stay as they are
@@ -255,8 +266,11 @@ def test_fraction_duration_and_eta_math():
     assert _record(done=100, total=100, phase_started=now).eta_seconds == 0.0
     assert _record(state=JobState.SUCCEEDED, done=1, total=2, phase_started=now).eta_seconds is None
     assert _record(started=10.0, finished=13.5).duration == 3.5
-    assert _record(done=3, total=0).fraction is None and _record().duration is None
-    assert JobState.QUEUED.active and JobState.RUNNING.active and JobState.INTERRUPTED.finished
+    assert _record(done=3, total=0).fraction is None
+    assert _record().duration is None
+    assert JobState.QUEUED.active
+    assert JobState.RUNNING.active
+    assert JobState.INTERRUPTED.finished
 
 
 def test_progress_restarts_the_eta_clock_on_a_new_phase(workspace):
@@ -268,7 +282,8 @@ def test_progress_restarts_the_eta_clock_on_a_new_phase(workspace):
     store.set_progress(job.id, Progress("calibrating", 2, 10))
     assert store.get(job.id).phase_started == first
     store.set_progress(job.id, Progress("validating", 0, 5))
-    assert store.get(job.id).phase_started >= first and store.get(job.id).phase == "validating"
+    assert store.get(job.id).phase_started >= first
+    assert store.get(job.id).phase == "validating"
 
 
 def test_context_throttles_writes_but_keeps_phase_changes_and_the_last_item(workspace):
@@ -287,7 +302,8 @@ def test_context_throttles_writes_but_keeps_phase_changes_and_the_last_item(work
         ctx.progress(Progress("a", i, 1000))
     ctx.progress(Progress("b", 1, 10))
     assert len(writes) < 20
-    assert writes[-2] == Progress("a", 1000, 1000) and writes[-1] == Progress("b", 1, 10)
+    assert writes[-2] == Progress("a", 1000, 1000)
+    assert writes[-1] == Progress("b", 1, 10)
 
 
 def test_run_job_here_runs_in_process_and_reports_progress(workspace):
@@ -313,7 +329,8 @@ def test_a_chain_runs_in_order_and_skips_what_follows_a_failure(service):
     assert service.wait(first.id).state == JobState.SUCCEEDED
     assert service.wait(second.id).state == JobState.FAILED
     skipped = service.wait(third.id)
-    assert skipped.state == JobState.CANCELLED and skipped.started is None  # never ran
+    assert skipped.state == JobState.CANCELLED
+    assert skipped.started is None
     assert "follows “second”, which ended failed" in skipped.message
     assert service.wait(fourth.id).state == JobState.CANCELLED  # the skip cascades
     assert service.wait(free.id).state == JobState.SUCCEEDED  # jobs outside the chain still run

@@ -102,7 +102,8 @@ def test_quantization_records_every_setting_and_reports_progress(lenet):
     assert info["pre_processing"].startswith("quant_pre_process")
     assert info["onnxruntime_version"] == onnxruntime.__version__
     assert info["seconds"] > 0
-    assert lenet.events[0] == (1, 300) and lenet.events[-1] == (300, 300)
+    assert lenet.events[0] == (1, 300)
+    assert lenet.events[-1] == (300, 300)
     assert len(lenet.events) == 300
 
 

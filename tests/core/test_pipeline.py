@@ -59,7 +59,8 @@ def test_int8_manifest_records_settings_and_calibration(workspace, lenet_int8):
     assert len(manifest["calibration"]["fingerprint"]) == 64
     assert manifest["files"]["model.bin"]["sha256"]
     assert manifest["versions"]["nncf"].startswith("3.")
-    assert variant.recipe.calibration == manifest["calibration"] and variant.recipe.parent == "fp32"
+    assert variant.recipe.calibration == manifest["calibration"]
+    assert variant.recipe.parent == "fp32"
 
 
 def test_lite0_int8_is_small_and_still_sees_a_cat(workspace, lite0_int8):
@@ -215,7 +216,8 @@ def test_user_state_dict_round_trip(workspace, tmp_path):
     spec = import_model(
         ImportConfig(name="resnet18-mine", files=(str(path),), architecture="resnet18"), workspace=workspace
     )
-    assert spec.trained and spec.weights == "state-dict"
+    assert spec.trained
+    assert spec.weights == "state-dict"
     convert_model(ConvertConfig("resnet18-mine", precisions=("fp32",)), workspace=workspace)
     image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8))
     torch_result, fp32_result = classify_images(
@@ -229,7 +231,8 @@ def test_untrained_variant_is_marked_everywhere(workspace):
         ImportConfig(name="mobilenet-v2-untrained", files=(), architecture="mobilenet_v2", untrained=True),
         workspace=workspace,
     )
-    assert not spec.trained and spec.weights == "random"
+    assert not spec.trained
+    assert spec.weights == "random"
     from core.registry import get_model
 
     assert get_model("mobilenet-v2-untrained", workspace).trained is False
@@ -252,7 +255,8 @@ def test_onnx_route_and_onnx_upload(workspace, lenet_fp, tmp_path):
         ImportConfig(name="lenet-onnx", files=(str(onnx_path),), labels="mnist", preprocess="mnist"),
         workspace=workspace,
     )
-    assert spec.architecture == "onnx" and spec.preprocess.size == 28
+    assert spec.architecture == "onnx"
+    assert spec.preprocess.size == 28
     convert_model(ConvertConfig("lenet-onnx"), workspace=workspace)
     from core.data import load_dataset
 
@@ -292,16 +296,23 @@ def test_workspace_write_is_atomic_and_keeps_history(tmp_path):
     with ws.write_variant("demo", "fp32", {"note": "first"}) as folder:
         (folder / "model.xml").write_text("<xml/>")
         (folder / "model.bin").write_bytes(b"1")
-    with pytest.raises(RuntimeError), ws.write_variant("demo", "fp32", {"note": "second"}) as folder:
-        (folder / "model.xml").write_text("<half/>")
-        raise RuntimeError("crash halfway")
+
+    def crash_halfway() -> None:
+        with ws.write_variant("demo", "fp32", {"note": "second"}) as folder:
+            (folder / "model.xml").write_text("<half/>")
+            msg = "crash halfway"
+            raise RuntimeError(msg)
+
+    with pytest.raises(RuntimeError, match="crash halfway"):
+        crash_halfway()
     assert ws.require_variant("demo", "fp32").manifest["note"] == "first"
     with ws.write_variant("demo", "fp32", {"note": "third"}) as folder:
         (folder / "model.xml").write_text("<xml/>")
         (folder / "model.bin").write_bytes(b"3")
     assert ws.require_variant("demo", "fp32").manifest["note"] == "third"
     history = list((ws.model_dir("demo") / ".history").iterdir())
-    assert len(history) == 1 and (history[0] / "manifest.json").is_file()
+    assert len(history) == 1
+    assert (history[0] / "manifest.json").is_file()
 
 
 def test_image_bytes_from_a_real_upload_classify(workspace, lenet_fp):
@@ -328,7 +339,8 @@ def test_results_are_reread_when_a_file_changes(tmp_path):
     ws = Workspace(tmp_path / "ws")
     path = ws.save_result("benchmark", "demo", {"model_id": "demo", "value": 1})
     (first,) = ws.results("benchmark")
-    assert first["value"] == 1 and first["path"] == str(path) == first["_path"]
+    assert first["value"] == 1
+    assert first["path"] == str(path) == first["_path"]
     from core.workspace import write_json
 
     write_json(path, {"model_id": "demo", "value": 22})

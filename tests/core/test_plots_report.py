@@ -56,34 +56,42 @@ def test_tradeoff_figure_plots_complete_points_with_front_and_recommendation(poi
     assert [t.name for t in markers] == ["LeNet5 PyTorch", "LeNet5 FP32", "LeNet5 FP16", "LeNet5 INT8"]
     assert markers[0].marker.color == variant_colour("torch")
     assert len(fig.layout.shapes) == 1, "the feasible region is shaded"
-    assert "ms" in fig.layout.xaxis.title.text and "%" in fig.layout.yaxis.title.text
+    assert "ms" in fig.layout.xaxis.title.text
+    assert "%" in fig.layout.yaxis.title.text
     assert fig.layout.xaxis.type in (None, "linear")  # 0.5-5 ms is a 10x spread, not more: not log
     for fact in (DEVICE_NAME, "hint LATENCY", "batch 1", "digits-c (200 images)"):
         assert fact in subtitle(fig)
-    assert "95 % CI" in markers[1].hovertext[0] and "streams" in markers[1].hovertext[0]
+    assert "95 % CI" in markers[1].hovertext[0]
+    assert "streams" in markers[1].hovertext[0]
 
     wide = tradeoff_figure(points, max_latency_ms=50)
-    assert wide.layout.xaxis.type == "log" and len(wide.data) == len(complete)
+    assert wide.layout.xaxis.type == "log"
+    assert len(wide.data) == len(complete)
 
 
 def test_tradeoff_figure_without_complete_points_says_why(points):
     fig = tradeoff_figure([p for p in points if not p.complete])
-    assert len(fig.data) == 0 and "No model has both" in fig.layout.annotations[0].text
+    assert len(fig.data) == 0
+    assert "No model has both" in fig.layout.annotations[0].text
 
 
 def test_latency_and_throughput_figures_compare_with_pytorch(workspace):
     runs = [run for run, _ in latest_runs(workspace, model_ids=[MODEL])]
     latency = latency_figure(runs, titles={MODEL: "LeNet5 (MNIST digits)"})
     assert [t.name for t in latency.data] == ["PyTorch (reference)", "FP32", "FP16", "INT8"]
-    assert all(isinstance(t, go.Box) for t in latency.data) and set(latency.data[1].x) == {"LeNet5"}
-    assert "ms" in latency.layout.yaxis.title.text and DEVICE_NAME in subtitle(latency)
+    assert all(isinstance(t, go.Box) for t in latency.data)
+    assert set(latency.data[1].x) == {"LeNet5"}
+    assert "ms" in latency.layout.yaxis.title.text
+    assert DEVICE_NAME in subtitle(latency)
 
     throughput = throughput_figure(runs)
     texts = {t.name: t.text[0] for t in throughput.data}
     assert texts["PyTorch (reference)"] == ""
-    assert texts["FP32"] == "×2.0 faster than PyTorch" and texts["INT8"] == "×4.0 faster than PyTorch"
+    assert texts["FP32"] == "×2.0 faster than PyTorch"
+    assert texts["INT8"] == "×4.0 faster than PyTorch"
     assert texts["FP16"] == "×2.2 faster than PyTorch"
-    assert "images/s" in throughput.layout.xaxis.title.text and throughput.data[0].orientation == "h"
+    assert "images/s" in throughput.layout.xaxis.title.text
+    assert throughput.data[0].orientation == "h"
 
 
 def test_grid_figure_has_one_heatmap_per_precision():
@@ -96,7 +104,8 @@ def test_grid_figure_has_one_heatmap_per_precision():
         for streams in (1, 2)
     ] + [VariantRun.from_dict(make_run("m", "torch", 2.0, 50.0))]
     fig = grid_figure(runs)
-    assert len(fig.data) == 2 and all(isinstance(t, go.Heatmap) for t in fig.data)
+    assert len(fig.data) == 2
+    assert all(isinstance(t, go.Heatmap) for t in fig.data)
     assert [a.text for a in fig.layout.annotations] == ["m FP32", "m INT8"]
     assert [list(row) for row in fig.data[1].z] == [
         [300.0, 600.0],
@@ -114,7 +123,8 @@ def test_topk_figure_has_one_panel_per_precision_titled_with_its_time():
         for p, ms in (("torch", 12.34), ("int8", 1.5))
     ]
     fig = topk_figure(results)
-    assert len(fig.data) == 2 and fig.data[1].orientation == "h"
+    assert len(fig.data) == 2
+    assert fig.data[1].orientation == "h"
     assert [a.text for a in fig.layout.annotations] == ["PyTorch · 12.3 ms", "INT8 · 1.5 ms"]
     assert "&lt;b&gt;x&lt;/b&gt;" in fig.data[0].y
 
@@ -123,9 +133,11 @@ def test_accuracy_and_confusion_figures(workspace):
     evaluation = load_evaluations(workspace, MODEL).items[-1]
     fig = accuracy_figure(evaluation)
     assert [t.name for t in fig.data] == ["Top-1", "Top-5"]
-    assert fig.data[0].x == ("PyTorch", "FP32", "INT8") and fig.data[0].y[1] == pytest.approx(98.0)
+    assert fig.data[0].x == ("PyTorch", "FP32", "INT8")
+    assert fig.data[0].y[1] == pytest.approx(98.0)
     assert fig.data[0].error_y.arrayminus[1] == pytest.approx(2.0)
-    assert "digits-c (200 images)" in fig.layout.title.text and "Wilson" in subtitle(fig)
+    assert "digits-c (200 images)" in fig.layout.title.text
+    assert "Wilson" in subtitle(fig)
 
     unlabelled = dataclasses.replace(
         evaluation, results=tuple(dataclasses.replace(r, top1=None, top5=None) for r in evaluation.results)
@@ -133,12 +145,15 @@ def test_accuracy_and_confusion_figures(workspace):
     assert "no labels" in accuracy_figure(unlabelled).layout.annotations[0].text
 
     confusion = confusion_figure(evaluation, "int8", class_names=[str(i) for i in range(10)])
-    assert len(confusion.data[0].z) == 10 and len(confusion.data[0].x) == 10
+    assert len(confusion.data[0].z) == 10
+    assert len(confusion.data[0].x) == 10
     assert sum(map(sum, confusion.data[0].z)) == 200
-    assert "INT8" in confusion.layout.title.text and "194 of 200 correct" in subtitle(confusion)
+    assert "INT8" in confusion.layout.title.text
+    assert "194 of 200 correct" in subtitle(confusion)
 
     few = confusion_figure(evaluation, "int8", max_classes=4)
-    assert few.data[0].x[-1] == "other" and len(few.data[0].z) == 5
+    assert few.data[0].x[-1] == "other"
+    assert len(few.data[0].z) == 5
 
 
 class _Attributes(HTMLParser):
@@ -155,12 +170,17 @@ class _Attributes(HTMLParser):
 
 def test_report_is_one_offline_html_document_with_escaped_names(workspace):
     page = build_report(workspace, min_top1=0.97, max_latency_ms=5)
-    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    assert page.startswith("<!DOCTYPE html>")
+    assert page.rstrip().endswith("</html>")
     assert page.count('class="plotly-graph-div"') >= 4
     assert page.count("window.PlotlyConfig") == 1, "plotly.js is inlined exactly once"
-    assert "<table>" in page and "LeNet5" in page and "Use LeNet5 INT8" in page
-    assert "How these numbers were measured" in page and "INFERENCE_PRECISION_HINT=f32" in page
-    assert "digits-c" in page and "2025.0.0" in page
+    assert "<table>" in page
+    assert "LeNet5" in page
+    assert "Use LeNet5 INT8" in page
+    assert "How these numbers were measured" in page
+    assert "INFERENCE_PRECISION_HINT=f32" in page
+    assert "digits-c" in page
+    assert "2025.0.0" in page
 
     assert "<script>alert(1)" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt; Net" in page  # the untrained model's title, escaped
@@ -183,4 +203,5 @@ def test_results_json_holds_points_runs_and_evaluations(workspace):
     data = json.loads(results_json(workspace))
     assert {p["label"] for p in data["points"]} >= {"LeNet5 INT8", f"{EVIL_TITLE.split(' (')[0]} FP32"}
     assert {(r["model_id"], r["precision"]) for r in data["runs"]} >= {(MODEL, "fp32"), (UNTRAINED, "torch")}
-    assert list(data["evaluations"]) == [MODEL] and "_path" not in data["runs"][0]
+    assert list(data["evaluations"]) == [MODEL]
+    assert "_path" not in data["runs"][0]

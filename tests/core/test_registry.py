@@ -44,13 +44,17 @@ def test_listing_models_and_class_names_do_not_import_torch():
 def test_bundled_specs_carry_their_facts():
     lite0 = get_model("efficientnet-lite0")
     assert lite0.input_shape == (1, 3, 224, 224)
-    assert lite0.preprocess.resize == 256 and lite0.preprocess.interpolation == "bicubic"
-    assert lite0.preprocess.mean == (127.0, 127.0, 127.0) and lite0.preprocess.std == (128.0, 128.0, 128.0)
+    assert lite0.preprocess.resize == 256
+    assert lite0.preprocess.interpolation == "bicubic"
+    assert lite0.preprocess.mean == (127.0, 127.0, 127.0)
+    assert lite0.preprocess.std == (128.0, 128.0, 128.0)
     assert lite0.published_top1 == {"fp32": 75.1, "int8": 74.4}
     assert get_model("efficientnet-lite1").input_shape[-1] == 240
     lenet = get_model("lenet5-mnist")
-    assert lenet.input_shape == (1, 1, 28, 28) and class_names(lenet) == [str(i) for i in range(10)]
-    assert len(class_names(lite0)) == 1000 and class_names(lite0)[281] == "tabby"
+    assert lenet.input_shape == (1, 1, 28, 28)
+    assert class_names(lenet) == [str(i) for i in range(10)]
+    assert len(class_names(lite0)) == 1000
+    assert class_names(lite0)[281] == "tabby"
 
 
 def test_unknown_model_names_the_known_ones():
@@ -65,14 +69,18 @@ def test_missing_torchvision_weights_offer_two_ways_on(monkeypatch, tmp_path):
     registry._builtin_specs.cache_clear()
     try:
         spec = get_model("resnet50")
-        assert not spec.trained and spec.weights == "missing"
+        assert not spec.trained
+        assert spec.weights == "missing"
         with pytest.raises(WeightsUnavailableError) as error:
             build_torch_model(spec)
-        assert "--weights FILE.pt" in str(error.value) and "--untrained" in str(error.value)
+        assert "--weights FILE.pt" in str(error.value)
+        assert "--untrained" in str(error.value)
     finally:
         registry._builtin_specs.cache_clear()
 
 
 def test_every_listed_model_has_an_id_of_lowercase_words():
     for spec in list_models():
-        assert spec.id == spec.id.lower() and " " not in spec.id and "_" not in spec.id
+        assert spec.id == spec.id.lower()
+        assert " " not in spec.id
+        assert "_" not in spec.id

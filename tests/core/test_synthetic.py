@@ -152,4 +152,5 @@ def test_distill_stopped_after_the_first_batch_keeps_that_batch(lite0):
     assert not result.complete
     assert len(result.images) == 2
     assert len(result.losses) == 2
-    assert math.isfinite(result.initial_loss) and math.isfinite(result.final_loss)
+    assert math.isfinite(result.initial_loss)
+    assert math.isfinite(result.final_loss)

@@ -213,20 +213,23 @@ def test_collect_points_takes_the_latest_matching_run_and_evaluation(workspace):
     assert list(points) == [(MODEL, p) for p in ("torch", "fp32", "fp16", "int8")]
 
     fp32 = points[(MODEL, "fp32")]
-    assert (
-        fp32.latency_ms == 1.0 and fp32.throughput_fps == 800.0
-    )  # not the older 50 ms, not batch 8 / THROUGHPUT
-    assert fp32.benchmark["hint"] == "LATENCY" and fp32.benchmark["batch"] == 1
+    assert fp32.latency_ms == 1.0
+    assert fp32.throughput_fps == 800.0
+    assert fp32.benchmark["hint"] == "LATENCY"
+    assert fp32.benchmark["batch"] == 1
     assert fp32.benchmark["device_name"] == DEVICE_NAME
-    assert fp32.top1 == 0.98 and fp32.top1_ci95 == (0.96, 0.995)
-    assert fp32.dataset["name"] == "digits-c" and fp32.dataset["size"] == 200
+    assert fp32.top1 == 0.98
+    assert fp32.top1_ci95 == (0.96, 0.995)
+    assert fp32.dataset["name"] == "digits-c"
+    assert fp32.dataset["size"] == 200
     assert fp32.label == "LeNet5 FP32"
     assert fp32.size_mib == pytest.approx((4000 + len("<net/>")) / MIB)
 
     # INT8 comes from the same evaluation as FP32 (digits-c), not the smaller digits-b that lacks FP32.
     assert points[(MODEL, "int8")].top1 == 0.97
     fp16 = points[(MODEL, "fp16")]
-    assert fp16.top1 == 0.97 and fp16.dataset["name"] == "digits-b"
+    assert fp16.top1 == 0.97
+    assert fp16.dataset["name"] == "digits-b"
     assert any("another evaluation" in note and "digits-b" in note for note in fp16.notes)
 
     torch = points[(MODEL, "torch")]
@@ -242,7 +245,8 @@ def test_filters_ignore_other_hints_and_batches(workspace):
     assert any("no benchmark run matches" in note for note in throughput[(MODEL, "int8")].notes)
 
     batch8 = by_key(collect_points(workspace, model_ids=[MODEL], batch=8))
-    assert batch8[(MODEL, "int8")].latency_ms == 3.0 and batch8[(MODEL, "int8")].benchmark["batch"] == 8
+    assert batch8[(MODEL, "int8")].latency_ms == 3.0
+    assert batch8[(MODEL, "int8")].benchmark["batch"] == 8
 
     assert collect_points(workspace, model_ids=[MODEL], device="GPU")[0].latency_ms is None
     assert (
@@ -259,7 +263,10 @@ def test_filters_ignore_other_hints_and_batches(workspace):
 def test_untrained_model_gets_latency_but_never_accuracy(workspace):
     points = by_key(collect_points(workspace))
     fp32 = points[(UNTRAINED, "fp32")]
-    assert fp32.latency_ms == 1.5 and fp32.top1 is None and fp32.dataset is None and not fp32.trained
+    assert fp32.latency_ms == 1.5
+    assert fp32.top1 is None
+    assert fp32.dataset is None
+    assert not fp32.trained
     assert "untrained: latency only" in fp32.notes
     assert UNTRAINED not in evaluations_used(workspace)
     assert [e.dataset_name for e in evaluations_used(workspace)[MODEL]] == ["digits-c", "digits-b"]
@@ -304,13 +311,15 @@ def test_pareto_front_keeps_only_undominated_points_fastest_first():
 def test_recommend_takes_the_fastest_within_floor_and_budget():
     # by default the floor is "within 1 point of the best top-1" (90 % here): only e qualifies
     default = recommend(HAND_MADE)
-    assert default.point.model_id == "e" and default.floor == pytest.approx(0.89)
+    assert default.point.model_id == "e"
+    assert default.floor == pytest.approx(0.89)
     assert "within 1 point of the best top-1 (90.0 %)" in default.reason
     assert recommend(HAND_MADE, min_top1=0.0).point.model_id == "a"  # no floor: simply the fastest
     rec = recommend(HAND_MADE, min_top1=0.78, max_latency_ms=4.5)
     assert rec.point.model_id == "b"
     assert [p.model_id for p in rec.candidates] == ["b", "d"]
-    assert "b INT8" in rec.reason and "80.0 %" in rec.reason
+    assert "b INT8" in rec.reason
+    assert "80.0 %" in rec.reason
 
     tie = [point("big", 1.0, 0.8, size=9.0), point("small", 1.0, 0.8, size=2.0)]
     assert recommend(tie).point.model_id == "small"
@@ -318,16 +327,21 @@ def test_recommend_takes_the_fastest_within_floor_and_budget():
 
 def test_recommend_says_which_constraint_excluded_what():
     floor = recommend(HAND_MADE, min_top1=0.95)
-    assert floor.point is None and floor.candidates == ()
-    assert "95.0 % top-1" in floor.reason and "e INT8 at 90.0 %" in floor.reason
+    assert floor.point is None
+    assert floor.candidates == ()
+    assert "95.0 % top-1" in floor.reason
+    assert "e INT8 at 90.0 %" in floor.reason
 
     budget = recommend(HAND_MADE, max_latency_ms=0.8)
-    assert budget.point is None and "within 0.8 ms" in budget.reason and "a INT8 at 1 ms" in budget.reason
+    assert budget.point is None
+    assert "within 0.8 ms" in budget.reason
+    assert "a INT8 at 1 ms" in budget.reason
 
     both = recommend(HAND_MADE, min_top1=0.85, max_latency_ms=3.0)
     assert both.point is None
     assert both.reason.startswith("no model reaches at least 85.0 % top-1 within 3 ms; the closest")
-    assert "e INT8 reaches it at 5 ms" in both.reason and "b INT8 at 80.0 %" in both.reason
+    assert "e INT8 reaches it at 5 ms" in both.reason
+    assert "b INT8 at 80.0 %" in both.reason
 
     assert "no point has both" in recommend([point("f", 0.5, None)]).reason
 
@@ -335,9 +349,11 @@ def test_recommend_says_which_constraint_excluded_what():
 def test_points_table_has_flat_rows_with_measurement_conditions(workspace):
     points = collect_points(workspace, model_ids=[MODEL])
     rows = points_table(points)
-    assert len(rows) == len(points) and all(tuple(row) == TABLE_COLUMNS for row in rows)
+    assert len(rows) == len(points)
+    assert all(tuple(row) == TABLE_COLUMNS for row in rows)
     fp32 = next(r for r in rows if r["precision"] == "FP32")
-    assert fp32["top1_pct"] == 98.0 and fp32["top1_ci95_low_pct"] == 96.0
+    assert fp32["top1_pct"] == 98.0
+    assert fp32["top1_ci95_low_pct"] == 96.0
     assert (fp32["device"], fp32["device_name"], fp32["hint"], fp32["batch"]) == (
         "CPU",
         DEVICE_NAME,
@@ -371,7 +387,8 @@ def test_default_recommendation_never_costs_more_than_one_point_of_top1():
         if chosen is None:
             assert not [p for p in points if p.stable and p.top1 >= best - 0.01]
             continue
-        assert chosen.top1 >= best - 0.01 - 1e-12 and chosen.stable
+        assert chosen.top1 >= best - 0.01 - 1e-12
+        assert chosen.stable
         faster = [
             p for p in points if p.stable and p.top1 >= best - 0.01 and p.latency_ms < chosen.latency_ms
         ]

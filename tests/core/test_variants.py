@@ -227,8 +227,11 @@ def test_a_workspace_of_the_previous_release_opens_without_loss(lenet_ws, tmp_pa
     assert list(variants) == ["fp32", "fp16", "int8"]
     for variant_id, variant in variants.items():
         manifest = old["manifests"][variant_id]
-        assert variant.backend == Backend.OPENVINO and variant.format == NumberFormat(variant_id)
-        assert variant.manifest == manifest and variant.created == OLD_CREATED and variant.trained
+        assert variant.backend == Backend.OPENVINO
+        assert variant.format == NumberFormat(variant_id)
+        assert variant.manifest == manifest
+        assert variant.created == OLD_CREATED
+        assert variant.trained
         assert variant.size_bytes == sum(f["bytes"] for f in manifest["files"].values())
         assert variant.fingerprint == manifest["files"]["model.bin"]["sha256"][:16]
         assert variant.recipe.versions == OLD_VERSIONS
@@ -238,16 +241,20 @@ def test_a_workspace_of_the_previous_release_opens_without_loss(lenet_ws, tmp_pa
         assert recipe.settings == {"route": "direct", "weights_compression": compression}
     int8 = variants["int8"].recipe
     assert (int8.method, int8.parent) == (RecipeMethod.PTQ, "fp32")
-    assert int8.settings == OLD_QUANTIZATION and int8.calibration == OLD_CALIBRATION
+    assert int8.settings == OLD_QUANTIZATION
+    assert int8.calibration == OLD_CALIBRATION
     assert "post-training quantization of fp32 on 300 images" in int8.summary()
     spec = get_model(MODEL, ws)
     assert [v.id for v in model_variants(spec, ws)] == ["torch", "fp32", "fp16", "int8"]
 
     benchmarks = load_benchmarks(ws)
-    assert not benchmarks.damaged and len(benchmarks) == 1
+    assert not benchmarks.damaged
+    assert len(benchmarks) == 1
     (bench,) = benchmarks
-    assert bench.config == old["benchmark"]["config"] and bench.device_name == "Old CPU @ 2.0GHz"
-    assert bench.created == old["benchmark"]["created"] and bench.variants == [
+    assert bench.config == old["benchmark"]["config"]
+    assert bench.device_name == "Old CPU @ 2.0GHz"
+    assert bench.created == old["benchmark"]["created"]
+    assert bench.variants == [
         "torch",
         "fp32",
         "fp16",
@@ -264,11 +271,14 @@ def test_a_workspace_of_the_previous_release_opens_without_loss(lenet_ws, tmp_pa
                 assert data[key] == value, key
 
     evaluations = load_evaluations(ws)
-    assert not evaluations.damaged and len(evaluations) == 1
+    assert not evaluations.damaged
+    assert len(evaluations) == 1
     (evaluation,) = evaluations
     written = old["evaluation"]
-    assert evaluation.dataset == written["dataset"] and evaluation.predictions == written["predictions"]
-    assert evaluation.agreement == written["agreement"] and evaluation.versions == OLD_VERSIONS
+    assert evaluation.dataset == written["dataset"]
+    assert evaluation.predictions == written["predictions"]
+    assert evaluation.agreement == written["agreement"]
+    assert evaluation.versions == OLD_VERSIONS
     assert evaluation.variants == list(OLD_TOP1)
     for score, row in zip(evaluation.results, written["results"], strict=True):
         data = score.to_dict()
@@ -286,8 +296,11 @@ def test_a_workspace_of_the_previous_release_opens_without_loss(lenet_ws, tmp_pa
     assert list(points) == ["torch", "fp32", "fp16", "int8"]
     for run in old["benchmark"]["runs"]:
         p = points[run["precision"]]
-        assert p.latency_ms == run["latency_ms"]["median"] and p.throughput_fps == run["throughput_fps"]
-        assert p.top1 == OLD_TOP1[run["precision"]] and p.stable and p.benchmark["hint"] == "latency"
+        assert p.latency_ms == run["latency_ms"]["median"]
+        assert p.throughput_fps == run["throughput_fps"]
+        assert p.top1 == OLD_TOP1[run["precision"]]
+        assert p.stable
+        assert p.benchmark["hint"] == "latency"
     assert points["fp32"].size_mib == pytest.approx(variants["fp32"].size_bytes / MIB)
     assert points["int8"].recipe == variants["int8"].recipe.summary()
     assert file_hashes(root) == before, "reading rewrote nothing"
@@ -298,7 +311,9 @@ def test_a_workspace_of_the_previous_release_opens_without_loss(lenet_ws, tmp_pa
         workspace=ws,
     )
     fp32 = result.score("fp32")
-    assert fp32.count == 4700 and fp32.top1 >= 0.98 and result.agreement["torch-vs-fp32"] >= 0.995
+    assert fp32.count == 4700
+    assert fp32.top1 >= 0.98
+    assert result.agreement["torch-vs-fp32"] >= 0.995
     assert abs(result.score("int8").top1 - fp32.top1) <= 0.01
     bench = run_benchmark(
         BenchmarkConfig(MODEL, variants=("torch", "fp32", "fp16", "int8"), seconds=0.4), workspace=ws
@@ -308,7 +323,8 @@ def test_a_workspace_of_the_previous_release_opens_without_loss(lenet_ws, tmp_pa
     for run in bench.runs:
         assert points[run.variant].latency_ms == run.median_ms
         assert points[run.variant].top1 == result.score(run.variant).top1
-    assert len(load_benchmarks(ws)) == 2 and len(load_evaluations(ws)) == 2
+    assert len(load_benchmarks(ws)) == 2
+    assert len(load_evaluations(ws)) == 2
     after = file_hashes(root)
     assert {k: v for k, v in after.items() if k in before} == before, "old files are untouched"
 
@@ -321,9 +337,11 @@ def test_two_int8_variants_coexist_and_deleting_one_leaves_the_rest(lenet_ws):
     digits, noise = ws.require_variant(MODEL, "int8"), ws.require_variant(MODEL, "int8-noise-300")
     for variant in (digits, noise):
         assert (variant.backend, variant.format) == (Backend.OPENVINO, NumberFormat.INT8)
-        assert variant.recipe.method == RecipeMethod.PTQ and variant.recipe.parent == "fp32"
+        assert variant.recipe.method == RecipeMethod.PTQ
+        assert variant.recipe.parent == "fp32"
     assert (digits.recipe.calibration["ref"], noise.recipe.calibration["ref"]) == ("builtin:mnist", "noise")
-    assert digits.folder != noise.folder and digits.fingerprint != noise.fingerprint
+    assert digits.folder != noise.folder
+    assert digits.fingerprint != noise.fingerprint
 
     chosen = ("fp32", "int8", "int8-noise-300")
     evaluation = evaluate_model(EvaluateConfig(MODEL, variants=chosen, dataset="builtin:mnist"), workspace=ws)
@@ -337,14 +355,12 @@ def test_two_int8_variants_coexist_and_deleting_one_leaves_the_rest(lenet_ws):
     points = {p.variant: p for p in collect_points(ws, model_ids=[MODEL])}
     for name in ("int8", "int8-noise-300"):
         p = points[name]
-        assert p.complete and p.latency_ms == bench.run(name).median_ms
-        assert p.top1 == evaluation.score(name).top1 and p.size_mib == pytest.approx(
-            ws.require_variant(MODEL, name).size_bytes / MIB
-        )
-    assert (
-        "noise" in points["int8-noise-300"].recipe.lower()
-        and points["int8"].recipe != points["int8-noise-300"].recipe
-    )
+        assert p.complete
+        assert p.latency_ms == bench.run(name).median_ms
+        assert p.top1 == evaluation.score(name).top1
+        assert p.size_mib == pytest.approx(ws.require_variant(MODEL, name).size_bytes / MIB)
+    assert "noise" in points["int8-noise-300"].recipe.lower()
+    assert points["int8"].recipe != points["int8-noise-300"].recipe
 
     model_dir = ws.model_dir(MODEL)
     keep = [v.id for v in ws.variants(MODEL) if v.id != "int8-noise-300"]
@@ -358,9 +374,11 @@ def test_two_int8_variants_coexist_and_deleting_one_leaves_the_rest(lenet_ws):
     (result,) = classify_images(
         MODEL, [("digit", load_dataset("builtin:mnist").samples[0].image())], ["int8"], workspace=ws
     )
-    assert result.variant == "int8" and result.top[0].label == load_dataset("builtin:mnist").samples[0].label
+    assert result.variant == "int8"
+    assert result.top[0].label == load_dataset("builtin:mnist").samples[0].label
     gone = {p.variant: p for p in collect_points(ws, model_ids=[MODEL])}["int8-noise-300"]
-    assert gone.size_mib is None and any("no such variant on disk" in note for note in gone.notes)
+    assert gone.size_mib is None
+    assert any("no such variant on disk" in note for note in gone.notes)
 
 
 # ONNX Runtime -----------------------------------------------------------------------------------------
@@ -380,8 +398,11 @@ def test_onnx_runtime_fp32_matches_pytorch_and_int8_keeps_top1(lenet_ws):
         NumberFormat.FP32,
         NumberFormat.INT8,
     )
-    assert fp32.onnx.is_file() and int8.onnx.is_file() and int8.size_bytes < fp32.size_bytes / 2
-    assert int8.recipe.calibration["ref"] == "builtin:mnist" and int8.recipe.calibration["size"] == 300
+    assert fp32.onnx.is_file()
+    assert int8.onnx.is_file()
+    assert int8.size_bytes < fp32.size_bytes / 2
+    assert int8.recipe.calibration["ref"] == "builtin:mnist"
+    assert int8.recipe.calibration["size"] == 300
 
     spec = get_model(MODEL, ws)
     images = load_dataset("builtin:mnist", purpose="evaluation")
@@ -395,7 +416,8 @@ def test_onnx_runtime_fp32_matches_pytorch_and_int8_keeps_top1(lenet_ws):
         EvaluateConfig(MODEL, variants=("ort-fp32", "ort-int8"), dataset="builtin:mnist"), workspace=ws
     )
     top1_fp32, top1_int8 = result.score("ort-fp32").top1, result.score("ort-int8").top1
-    assert result.score("ort-fp32").count == 4700 and top1_fp32 >= 0.98
+    assert result.score("ort-fp32").count == 4700
+    assert top1_fp32 >= 0.98
     assert abs(top1_int8 - top1_fp32) <= 0.01, (top1_fp32, top1_int8)
     assert {s.backend for s in result.results} == {Backend.ONNXRUNTIME}
 
@@ -430,16 +452,25 @@ def test_one_benchmark_run_over_every_backend_records_each_variants_settings(
         BenchmarkConfig("efficientnet-lite0", variants=chosen, seconds=1.0), workspace=workspace
     )
     assert len(load_benchmarks(workspace, "efficientnet-lite0")) == before + 1  # one run, one result
-    assert result.variants == list(chosen) and result.machine and result.rounds == 5
+    assert result.variants == list(chosen)
+    assert result.machine
+    assert result.rounds == 5
     saved = json.loads(Path(result.path).read_text())
     assert [r["variant"] for r in saved["runs"]] == list(chosen)
     for run, data in zip(result.runs, saved["runs"], strict=True):
         settings = data["settings"]
         assert data["backend"] == backends[run.variant] == run.backend.value
-        assert settings == run.settings and settings["threads"] >= 1 and settings["runtime"]
-        assert settings["inference_precision"] and settings["device_name"]
-        assert run.iterations["latency"] >= 30 and run.throughput_fps > 0 and run.first_inference_ms > 0
-        assert run.recipe and data["versions"]["onnxruntime"] and data["versions"]["openvino"]
+        assert settings == run.settings
+        assert settings["threads"] >= 1
+        assert settings["runtime"]
+        assert settings["inference_precision"]
+        assert settings["device_name"]
+        assert run.iterations["latency"] >= 30
+        assert run.throughput_fps > 0
+        assert run.first_inference_ms > 0
+        assert run.recipe
+        assert data["versions"]["onnxruntime"]
+        assert data["versions"]["openvino"]
     runs = {r.variant: r for r in result.runs}
     assert (
         runs["torch"].settings["inference_precision"] == runs["fp32"].settings["inference_precision"] == "f32"
@@ -448,11 +479,15 @@ def test_one_benchmark_run_over_every_backend_records_each_variants_settings(
     assert runs[lite0_ort.variant].settings["inference_precision"] == "int8"
     for name in ("ort-fp32", lite0_ort.variant):
         options = runs[name].settings["session_options"]
-        assert options["provider"] == "CPUExecutionProvider" and options["intra_op_num_threads"] >= 1
-        assert options["graph_optimization_level"] and options["onnxruntime_version"]
+        assert options["provider"] == "CPUExecutionProvider"
+        assert options["intra_op_num_threads"] >= 1
+        assert options["graph_optimization_level"]
+        assert options["onnxruntime_version"]
     for name in ("fp32", "fp16", lite0_int8.variant):
         settings = runs[name].settings
-        assert settings["hint"] == "latency" and settings["streams"] >= 1 and settings["nireq"] >= 1
+        assert settings["hint"] == "latency"
+        assert settings["streams"] >= 1
+        assert settings["nireq"] >= 1
         assert "AsyncInferQueue" in settings["throughput_method"]
     assert [c.variant for c in result.comparisons()] == list(chosen[1:])
     assert all(c.reference == "torch" for c in result.comparisons())

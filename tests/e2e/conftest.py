@@ -53,7 +53,7 @@ def free_port() -> int:
 def start_server(workspace: Path, log: Path) -> Server:
     port = free_port()
     env = {**os.environ, "OVDASH_WORKSPACE": str(workspace)}
-    with open(log, "w") as handle:  # the child keeps its own copy of the descriptor
+    with Path(log).open("w") as handle:  # the child keeps its own copy of the descriptor
         process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
              "--server.address", "127.0.0.1", "--server.headless", "true"],
@@ -63,7 +63,8 @@ def start_server(workspace: Path, log: Path) -> Server:
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited early:\n{log.read_text()[-3000:]}")
+            msg = f"streamlit exited early:\n{log.read_text()[-3000:]}"
+            raise RuntimeError(msg)
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
                 if response.read().decode().strip() == "ok":
@@ -71,7 +72,8 @@ def start_server(workspace: Path, log: Path) -> Server:
         except OSError:
             time.sleep(0.3)
     process.kill()
-    raise RuntimeError(f"streamlit did not become healthy:\n{log.read_text()[-3000:]}")
+    msg = f"streamlit did not become healthy:\n{log.read_text()[-3000:]}"
+    raise RuntimeError(msg)
 
 
 def stop_server(server: Server) -> None:

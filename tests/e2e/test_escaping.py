@@ -19,7 +19,9 @@ from tests.e2e.conftest import open_app, start_server, stop_server, wait_ready
 
 JOB_TIMEOUT = 180_000
 EVIL = "www.evil.example"
-LINK = "[log in again](https://evil.example/login) ![x](https://evil.example/pixel.png) https://evil.example/x"
+LINK = (
+    "[log in again](https://evil.example/login) ![x](https://evil.example/pixel.png) https://evil.example/x"
+)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +51,11 @@ def assert_inert(page) -> None:
     wait_ready(page)
     assert page.locator('a[href*="evil"]').count() == 0
     assert page.locator('img[src*="evil"]').count() == 0
-    hosts = {urlparse(url).hostname for url in page.requests if urlparse(url).scheme in ("http", "https", "ws", "wss")}
+    hosts = {
+        urlparse(url).hostname
+        for url in page.requests
+        if urlparse(url).scheme in ("http", "https", "ws", "wss")
+    }
     assert hosts <= {"127.0.0.1", "localhost"}, hosts
 
 
@@ -65,7 +71,8 @@ def test_a_model_link_is_shown_as_text(watched, server):
     open_app(watched, server, f"classify?model={quote(LINK)}")
     toast = watched.get_by_test_id("stToast").first
     toast.wait_for()
-    assert "No model named" in toast.inner_text() and "evil.example" in toast.inner_text()
+    assert "No model named" in toast.inner_text()
+    assert "evil.example" in toast.inner_text()
     assert_inert(watched)
 
 
@@ -86,7 +93,9 @@ def test_an_uploaded_model_name_in_the_error_panel_is_text(watched, server):
     watched.get_by_text(re.compile(r"xample\.onnx")).first.wait_for()  # the uploader shortens long names
     watched.get_by_role("button", name=re.compile("Upload and convert")).click()
     watched.get_by_text(re.compile("is not a readable ONNX model")).first.wait_for(timeout=JOB_TIMEOUT)
-    assert EVIL in watched.locator('[data-testid="stAlertContentError"]').first.inner_text().replace("\u2060", "")
+    assert EVIL in watched.locator('[data-testid="stAlertContentError"]').first.inner_text().replace(
+        "\u2060", ""
+    )
     assert_inert(watched)
 
 

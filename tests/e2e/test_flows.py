@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -60,7 +61,7 @@ def test_classify_a_bundled_sample_photo(page, server):
     assert re.search(r"\d+(\.\d+)? ms", body)
     assert page.locator('[data-testid="stException"]').count() == 0
     # PyTorch answered, but from a helper process: the web server itself never loaded torch
-    with open(f"/proc/{server.process.pid}/maps") as handle:
+    with Path(f"/proc/{server.process.pid}/maps").open() as handle:
         assert "libtorch" not in handle.read()
 
 
@@ -75,7 +76,8 @@ def test_quantize_lenet5_on_an_uploaded_zip(page, server, calibration_zip):
     wait_ready(page)
     page.get_by_text("INT8 next to FP32").first.wait_for()
     body = page.locator('[data-testid="stMain"]').inner_text()
-    assert "% of FP32" in body and "120" in body
+    assert "% of FP32" in body
+    assert "120" in body
     assert server.workspace.joinpath("models/lenet5-mnist/int8/manifest.json").is_file()
 
 
