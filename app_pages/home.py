@@ -198,11 +198,12 @@ def _model_card(card: ModelCard) -> None:
             )
             if row.share_of_fp32 is not None:
                 size += f" · {fmt_pct(row.share_of_fp32, 0)} of FP32"
-            delta, colour = None, "off"
+            delta, colour, versus = None, "off", ""
             if row.comparison is not None:
                 ratio = row.comparison
-                delta = f"{ratio.text()} vs {row.reference_title}" + ("" if ratio.stable else " · unstable")
+                delta = ratio.text() + ("" if ratio.stable else " ⚠")
                 colour = ("normal" if ratio.ratio >= 1 else "inverse") if ratio.stable else "off"
+                versus = f"; {ratio.text()} as fast as {row.reference_title} in the same run (range over its rounds)"
             value = fmt_ms(row.latency_ms) + ("" if row.stable else " ⚠")
             col.metric(
                 f"{row.title} · {size}",
@@ -211,6 +212,7 @@ def _model_card(card: ModelCard) -> None:
                 delta_color=colour,
                 delta_arrow="off",
                 help="median latency of one image, synchronous requests"
+                + versus
                 + (f"; executed as {row.executed_as}" if row.executed_as else "")
                 + ("" if row.stable else "; unstable: the machine was busy, measure again"),
             )

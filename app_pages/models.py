@@ -405,7 +405,7 @@ def _variant_row(variant: Variant, fp32: Variant | None) -> None:
         if fp32 is not None and variant.id != "fp32" and fp32.size_bytes
         else ""
     )
-    cols = st.columns([2.2, 3.4, 1.2, 1.2, 1.2], vertical_alignment="center")
+    cols = st.columns([2.1, 3.1, 1.3, 1.3, 1.3], vertical_alignment="center")
     cols[0].markdown(f"**{safe(variant.title)}**  \n{fmt_mib(size)}{share}")
     versions = variant.recipe.versions or variant.manifest.get("versions") or {}
     runtime = {"openvino": "OpenVINO", "onnxruntime": "ONNX Runtime"}[variant.backend.value]
@@ -418,18 +418,19 @@ def _variant_row(variant: Variant, fp32: Variant | None) -> None:
         mime="application/zip",
         icon=":material/download:",
         on_click="ignore",
+        width="stretch",
         key=f"dl-{variant.model_id}-{variant.id}",
         help="the model files and manifest.json (how it was made) in a zip",
     )
     rename_key = f"rn-name-{variant.model_id}-{variant.id}"
-    with cols[3].popover("Rename", icon=":material/edit:", key=f"rn-{variant.model_id}-{variant.id}"):
+    with cols[3].popover("Rename", icon=":material/edit:", key=f"rn-{variant.model_id}-{variant.id}", width="stretch", wrap=False):
         st.text_input(
             "New name", value=variant.id, key=rename_key, help="Lowercase letters, digits, '.', '_' or '-'"
         )
         st.caption("Results saved under the old name keep pointing at this variant.")
         st.button("Rename", type="primary", on_click=_rename, args=(variant.model_id, variant.id, rename_key),
                   key=f"rn-yes-{variant.model_id}-{variant.id}")  # fmt: skip
-    with cols[4].popover("Delete", icon=":material/delete:", key=f"rm-{variant.model_id}-{variant.id}"):
+    with cols[4].popover("Delete", icon=":material/delete:", key=f"rm-{variant.model_id}-{variant.id}", width="stretch", wrap=False):
         st.markdown(
             f"Move **{safe(variant.title)}** of `{variant.model_id}` to history? It is kept in "
             f"`models/{variant.model_id}/.history/` (the newest three per name); no other variant is touched."

@@ -62,7 +62,7 @@ def filters(model_options: list[str], titles: dict, batches: list[int]) -> dict:
 
 def recommendation(rec) -> None:
     if rec.point is None:
-        st.warning(safe(rec.reason), icon=":material/search_off:")
+        st.warning(safe(rec.reason[:1].upper() + rec.reason[1:]), icon=":material/search_off:")
         return
     p = rec.point
     st.success(f"**Recommended: {safe(p.label)}**  \n{safe(rec.reason)}", icon=":material/recommend:")

@@ -39,6 +39,7 @@ __all__ = [
     "builtin_refs",
     "register_dataset",
     "variant_colour",
+    "variant_label",
     "variant_order",
     "variant_title",
     "unique",
@@ -221,6 +222,13 @@ def variant_title(
         else f"{BACKENDS[backend].short} {FORMATS[fmt].title}"
     )
     return f"{head} · {variant_id}"
+
+
+def variant_label(variant_id: str, backend: Backend | str | None = None, fmt: NumberFormat | str | None = None) -> str:
+    """A short label where space is tight: the title of a default name ('INT8'), else the name itself
+    ('int8-noise-300' already says what it is)."""
+    kind = DEFAULT_VARIANTS.get(variant_id)
+    return kind.title if kind is not None else variant_id
 
 
 def variant_order(

@@ -40,6 +40,7 @@ __all__ = [
 ]
 
 TOP_K = 5
+HELDOUT = "heldout"  # a model trained here: its own held-out split, never seen in training
 CHUNK = 64  # images decoded ahead of inference at a time
 OPENVINO_BATCH = 16  # images per OpenVINO request when evaluating (fewer Python calls per image)
 DECODE_WORKERS = 2
@@ -152,6 +153,12 @@ def evaluate_model(
         )
         raise UntrainedModelError(msg)
     variants, _ = resolve_variants(spec, workspace, config.variants)
+    if str(config.dataset) == HELDOUT:
+        own = spec.heldout_ref(workspace)
+        if own is None:
+            msg = f"{spec.id} was not trained here, so it has no held-out set; choose a data set"
+            raise InputError(msg)
+        config = replace(config, dataset=own)
     if config.limit is not None and config.limit <= 0:
         msg = f"limit must be a positive number of images, not {config.limit}"
         raise InputError(msg)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.catalog import variant_label, variant_order
 from core.machine import machine_text
 from core.results import BenchmarkResult, Comparison, EvaluationResult, load_benchmarks, load_evaluations
 from core.tradeoffs import TradeoffPoint, TradeoffSet, collect
@@ -74,31 +75,29 @@ def _card(
     sizes = {v.id: v.size_bytes for v in stored}
     fp32 = sizes.get("fp32")
     names = list(dict.fromkeys([*(p.variant for p in points), *(v.id for v in stored)]))
-    kinds = {v.id: v for v in stored}
     reference = "torch" if "torch" in by_variant else ("fp32" if "fp32" in by_variant else None)
     rows = []
     for name in names:
         point = by_variant.get(name)
-        variant = kinds.get(name)
         size = sizes.get(name)
         comparison = found.comparison(point, reference) if point is not None and name != reference else None
         rows.append(
             VariantCard(
                 variant=name,
-                title=point.variant_title if point else (variant.title if variant else name),
+                title=variant_label(name),
                 size_bytes=size,
                 share_of_fp32=(size / fp32) if size and fp32 and name != "fp32" else None,
                 latency_ms=point.latency_ms if point else None,
                 stable=point.stable if point else True,
                 comparison=comparison,
-                reference_title=by_variant[reference].variant_title if reference and comparison else None,
+                reference_title=variant_label(reference) if reference and comparison else None,
                 top1=point.top1 if point else None,
                 top1_ci95=point.top1_ci95 if point else None,
                 executed_as=(point.benchmark or {}).get("executed_as") if point else None,
             )
         )
-    order = {p.variant: i for i, p in enumerate(points)}
-    rows.sort(key=lambda r: (order.get(r.variant, len(order)), r.variant))
+    backends = {p.variant: (p.backend, p.format) for p in points} | {v.id: (v.backend, v.format) for v in stored}
+    rows.sort(key=lambda r: variant_order(r.variant, *backends.get(r.variant, (None, None))))
     runs = found.runs_by_model.get(model_id, [])
     if not runs:
         latency_note = "Not benchmarked yet: open Benchmark."

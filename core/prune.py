@@ -29,6 +29,7 @@ from core.results import need
 from core.workspace import JOB_SPACE_MB, Workspace, check_model_id
 
 __all__ = [
+    "WHY_NOT_NNCF",
     "IMPORTANCE",
     "PruneConfig",
     "PruneFigures",
@@ -49,7 +50,6 @@ WHY_NOT_NNCF = (
     "keeps its size and dense CPU kernels run no faster. Channel pruning (torch-pruning) removes whole channels: "
     "the network itself gets smaller."
 )
-_DEFAULT_EVALUATION = {"mnist": "builtin:mnist", "imagenet": "builtin:imagenet-samples"}
 _LENET5_LAYERS = ("conv1", "conv2", "linear1", "linear2")
 
 
@@ -63,7 +63,7 @@ class PruneConfig:
     keep: tuple[str, ...] = ()
     epochs: int = 0
     dataset: str | None = (
-        None  # labelled set for fine-tuning (and the held-out comparison); else for evaluation
+        None  # labelled: fine-tuning and the comparison (without epochs: the comparison only)
     )
     lr: float = 1e-3
     batch_size: int = 32
@@ -75,23 +75,26 @@ class PruneConfig:
 
     def check(self) -> None:
         if not 0.05 <= self.ratio <= 0.95:
-            raise InputError(
-                f"the pruning ratio must be between 0.05 and 0.95, not {self.ratio}; 0.5 removes half the channels"
-            )
+            msg = f"the pruning ratio must be between 0.05 and 0.95, not {self.ratio}; 0.5 removes half the channels"
+            raise InputError(msg)
         if not 0 <= self.epochs <= 100:
-            raise InputError(f"fine-tuning epochs must be between 0 and 100, not {self.epochs}")
+            msg = f"fine-tuning epochs must be between 0 and 100, not {self.epochs}"
+            raise InputError(msg)
         if self.epochs and not self.dataset:
-            raise InputError(
-                "fine-tuning needs a labelled data set: give --dataset (e.g. builtin:mnist or a .zip with one folder per class)"
-            )
+            msg = "fine-tuning needs a labelled data set: give --dataset (e.g. builtin:mnist or a .zip with one folder per class)"
+            raise InputError(msg)
         if not 0 < self.lr <= 1:
-            raise InputError(f"learning rate must be above 0 and at most 1, not {self.lr}")
+            msg = f"learning rate must be above 0 and at most 1, not {self.lr}"
+            raise InputError(msg)
         if not 2 <= self.batch_size <= 4096:
-            raise InputError(f"batch size must be between 2 and 4096, not {self.batch_size}")
+            msg = f"batch size must be between 2 and 4096, not {self.batch_size}"
+            raise InputError(msg)
         if not 0 < self.holdout <= 0.5:
-            raise InputError(f"the held-out share must be above 0 and at most 0.5, not {self.holdout}")
+            msg = f"the held-out share must be above 0 and at most 0.5, not {self.holdout}"
+            raise InputError(msg)
         if not self.seconds > 0:
-            raise InputError(f"seconds must be positive, not {self.seconds}")
+            msg = f"seconds must be positive, not {self.seconds}"
+            raise InputError(msg)
         if self.name is not None:
             check_model_id(self.name)
 
@@ -117,7 +120,8 @@ def _classifier(module, num_classes: int) -> str:
         if getattr(layer, "out_features", getattr(layer, "out_channels", None)) == num_classes:
             return name
     if not linear:
-        raise ModelFileError("this network has no convolution or linear layer to prune")
+        msg = "this network has no convolution or linear layer to prune"
+        raise ModelFileError(msg)
     return linear[-1][0]
 
 
@@ -149,9 +153,8 @@ def _pruned(spec: ModelSpec):
         base = ModelSpec.from_dict(config["base_spec"])
         ratio, keep = float(config["ratio"]), [str(k) for k in config["keep"]]
     except (KeyError, TypeError, ValueError) as exc:
-        raise ModelFileError(
-            f"{spec.id} has no usable pruning description in its model.json ({exc}); prune its base again"
-        ) from exc
+        msg = f"{spec.id} has no usable pruning description in its model.json ({exc}); prune its base again"
+        raise ModelFileError(msg) from exc
     torch.manual_seed(0)
     module = build_empty(base)
     prune_network(module, base.input_shape, ratio=ratio, keep=keep)
@@ -371,14 +374,14 @@ def prune_model(
     started = time.perf_counter()
     base = get_model(config.model_id, workspace)
     if not base.has_torch:
-        raise ModelFileError(
+        msg = (
             f"{base.id} was uploaded as {base.architecture.upper()}: channel pruning rebuilds the PyTorch network, "
             "and it has none"
         )
+        raise ModelFileError(msg)
     if config.epochs and not base.trained:
-        raise InputError(
-            f"{base.id} has random weights: there is nothing to fine-tune; prune it without epochs"
-        )
+        msg = f"{base.id} has random weights: there is nothing to fine-tune; prune it without epochs"
+        raise InputError(msg)
     name = check_new_model_name(workspace, config.target())
     workspace.check_free_space(JOB_SPACE_MB, f"pruning {base.id}")
     torch.set_num_threads(training_cores())
@@ -387,10 +390,11 @@ def prune_model(
     layers = _layer_names(module)
     unknown = [k for k in config.keep if k not in layers]
     if unknown:
-        raise InputError(
+        msg = (
             f"{base.short_title} has no convolution or linear layer named {', '.join(map(repr, unknown))}; "
             f"its layers are {', '.join(layers[:12])}{' …' if len(layers) > 12 else ''}"
         )
+        raise InputError(msg)
     keep = list(dict.fromkeys([*config.keep, _classifier(module, base.num_classes)]))
     before_params = _parameters(module)
     names = class_names(base)
@@ -500,6 +504,7 @@ def _compare(
     from core.machine import cpu_info
     from core.results import BenchmarkResult
     from core.runtime import device_name
+    from core.train import default_evaluation_set
 
     if workspace.variant(base.id, "fp32") is None:
         report(progress, f"converting {base.short_title} to FP32")
@@ -528,7 +533,7 @@ def _compare(
     before = replace(before, latency_ms=runs[0].median_ms, latency_stable=runs[0].stable)
     after = replace(after, latency_ms=runs[-1].median_ms, latency_stable=runs[-1].stable)
     evaluation = None
-    dataset = heldout_ref or config.dataset or _DEFAULT_EVALUATION.get(base.labels)
+    dataset = heldout_ref or config.dataset or default_evaluation_set(base, workspace)
     if not base.trained:
         notes.append(f"{base.id} has random weights: no accuracy is measured")
     elif dataset:
@@ -541,7 +546,7 @@ def _compare(
             scores.append(scored.score("fp32"))
         before = replace(before, top1=scores[0].top1, top1_ci95=scores[0].top1_ci95)
         after = replace(after, top1=scores[1].top1, top1_ci95=scores[1].top1_ci95)
-        label = "the held-out images" if heldout_ref else scored.dataset_name
+        label = "the held-out split" if heldout_ref else scored.dataset_name
         evaluation = {"ref": dataset, "name": label, "size": scored.dataset_size}
     else:
         notes.append("no labelled evaluation set was given: accuracy is not compared; give --dataset")

@@ -24,7 +24,7 @@ from core.results import need
 from core.variants import Recipe, check_new_variant_id
 from core.workspace import JOB_SPACE_MB, Workspace, library_versions
 
-__all__ = ["QatConfig", "QatResult", "load_qat_results", "qat_job", "register_cli", "run_qat"]
+__all__ = ["QatRow", "QatConfig", "QatResult", "load_qat_results", "qat_job", "register_cli", "run_qat"]
 
 
 @dataclass(frozen=True)
@@ -41,23 +41,31 @@ class QatConfig:
     name: str = "int8-qat"
     seed: int = 0
     limit: int | None = None  # use at most this many images of the data set (stratified)
+    seconds: float = 3.0  # latency of FP32, PTQ and QAT in one run afterwards, seconds per variant (0: skip)
 
     def check(self) -> None:
         check_new_variant_id(self.name)
         if not 1 <= self.epochs <= 100:
-            raise InputError(f"epochs must be between 1 and 100, not {self.epochs}; QAT needs only a few")
+            msg = f"epochs must be between 1 and 100, not {self.epochs}; QAT needs only a few"
+            raise InputError(msg)
         if not 0 < self.lr <= 0.1:
-            raise InputError(
-                f"learning rate must be above 0 and at most 0.1, not {self.lr}; QAT fine-tunes with about 1e-5"
-            )
+            msg = f"learning rate must be above 0 and at most 0.1, not {self.lr}; QAT fine-tunes with about 1e-5"
+            raise InputError(msg)
         if not 2 <= self.batch_size <= 4096:
-            raise InputError(f"batch size must be between 2 and 4096, not {self.batch_size}")
+            msg = f"batch size must be between 2 and 4096, not {self.batch_size}"
+            raise InputError(msg)
         if not 1 <= self.subset_size <= 10_000:
-            raise InputError(f"subset size must be 1-10000 calibration images, not {self.subset_size}")
+            msg = f"subset size must be 1-10000 calibration images, not {self.subset_size}"
+            raise InputError(msg)
         if not 0 < self.holdout <= 0.5:
-            raise InputError(f"the held-out share must be above 0 and at most 0.5, not {self.holdout}")
+            msg = f"the held-out share must be above 0 and at most 0.5, not {self.holdout}"
+            raise InputError(msg)
         if self.limit is not None and self.limit < 10:
-            raise InputError(f"limit must be at least 10 images, not {self.limit}")
+            msg = f"limit must be at least 10 images, not {self.limit}"
+            raise InputError(msg)
+        if self.seconds < 0:
+            msg = f"seconds must be 0 (no latency measurement) or more, not {self.seconds}"
+            raise InputError(msg)
 
     @property
     def ptq_name(self) -> str:
@@ -77,6 +85,7 @@ class QatRow:
     agreement: float | None  # same top-1 as FP32
     size_bytes: int
     count: int
+    latency_ms: float | None = None  # median at batch 1, the three measured in one interleaved run
 
     @classmethod
     def from_dict(cls, data: Mapping) -> QatRow:
@@ -90,6 +99,7 @@ class QatRow:
             agreement=data.get("agreement"),
             size_bytes=int(data.get("size_bytes") or 0),
             count=int(data.get("count") or 0),
+            latency_ms=data.get("latency_ms"),
         )
 
 
@@ -180,12 +190,14 @@ def load_qat_results(workspace: Workspace, model_id: str | None = None):
 
 def _check_model(spec) -> None:
     if not spec.has_torch:
-        raise ModelFileError(
+        msg = (
             f"{spec.id} was uploaded as {spec.architecture.upper()}: QAT fine-tunes PyTorch weights, and it has none; "
             "use post-training quantization (Quantize page)"
         )
+        raise ModelFileError(msg)
     if not spec.trained:
-        raise UntrainedModelError(f"{spec.id} has random weights: there is no accuracy for QAT to recover")
+        msg = f"{spec.id} has random weights: there is no accuracy for QAT to recover"
+        raise UntrainedModelError(msg)
 
 
 def run_qat(
@@ -257,6 +269,16 @@ def run_qat(
         EvaluateConfig(spec.id, variants=("fp32", ptq.variant, variant.id), dataset=heldout_ref),
         workspace=workspace,
     )
+    latency = {}
+    if config.seconds:
+        from core.benchmark import BenchmarkConfig, run_benchmark
+
+        bench = run_benchmark(
+            BenchmarkConfig(spec.id, variants=("fp32", ptq.variant, variant.id), seconds=config.seconds),
+            workspace=workspace,
+            progress=progress,
+        )
+        latency = {run.variant: run.median_ms for run in bench.runs}
     sizes = {v.id: v.size_bytes for v in workspace.variants(spec.id)}
     rows = []
     for score in evaluation.results:
@@ -271,7 +293,8 @@ def run_qat(
                 agreement=agree.rate if agree else (1.0 if score.variant == "fp32" else None),
                 size_bytes=sizes.get(score.variant, 0),
                 count=score.count,
-            )  # fmt: skip
+                latency_ms=latency.get(score.variant),
+            )
         )
     result = QatResult(
         model_id=spec.id,
@@ -390,7 +413,7 @@ def _cmd_qat(args, ws: Workspace):
 
     config = QatConfig(
         model_id=args.model, dataset=args.dataset, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-        subset_size=args.subset_size, holdout=args.holdout, name=args.name, limit=args.limit,
+        subset_size=args.subset_size, holdout=args.holdout, name=args.name, limit=args.limit, seconds=args.seconds,
     )  # fmt: skip
     result = run_qat(
         config,
@@ -450,3 +473,6 @@ def register_cli(add, variant_options) -> None:
         help="name of the QAT variant (default int8-qat; the PTQ one is int8-ptq)",
     )
     p.add_argument("--limit", type=int, help="use at most this many images of the data set (stratified)")
+    p.add_argument(
+        "--seconds", type=float, default=3.0, help="latency measuring time per variant afterwards (0: skip)"
+    )

@@ -27,7 +27,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
+from functools import lru_cache
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
@@ -50,6 +51,7 @@ __all__ = [
     "class_list_of",
     "convnet_layers",
     "decode",
+    "default_evaluation_set",
     "fit",
     "heldout_sources",
     "labelled_split",
@@ -90,37 +92,49 @@ class TrainConfig:
     widths: tuple[int, ...] = DEFAULT_WIDTHS
     seed: int = 0
     limit: int | None = None  # train on at most this many images (stratified), for quick runs
-    convert: bool = True  # convert to OpenVINO FP32 and FP16 afterwards
+    convert: bool = True  # convert to OpenVINO FP32 and FP16 afterwards (evaluated on the held-out set)
+    seconds: float = 3.0  # then measure their latency (seconds per variant; 0: skip)
 
     def check(self) -> None:
         check_model_id(self.name)
         if self.architecture != "convnet":
-            raise InputError(f"unknown architecture {self.architecture!r}; this version trains 'convnet'")
+            msg = f"unknown architecture {self.architecture!r}; this version trains 'convnet'"
+            raise InputError(msg)
         if not 1 <= self.epochs <= 200:
-            raise InputError(f"epochs must be between 1 and 200, not {self.epochs}")
+            msg = f"epochs must be between 1 and 200, not {self.epochs}"
+            raise InputError(msg)
         if not 0 < self.lr <= 1:
-            raise InputError(
+            msg = (
                 f"learning rate must be above 0 and at most 1, not {self.lr}; 0.01 suits the default ConvNet"
             )
+            raise InputError(msg)
         if not 2 <= self.batch_size <= 4096:
-            raise InputError(f"batch size must be between 2 and 4096, not {self.batch_size}")
+            msg = f"batch size must be between 2 and 4096, not {self.batch_size}"
+            raise InputError(msg)
         if self.color not in ("L", "RGB"):
-            raise InputError(f"colour must be 'L' (grayscale) or 'RGB', not {self.color!r}")
+            msg = f"colour must be 'L' (grayscale) or 'RGB', not {self.color!r}"
+            raise InputError(msg)
         if not 0 < self.holdout <= 0.5:
-            raise InputError(f"the held-out share must be above 0 and at most 0.5, not {self.holdout}")
+            msg = f"the held-out share must be above 0 and at most 0.5, not {self.holdout}"
+            raise InputError(msg)
         if not 1 <= len(self.widths) <= MAX_BLOCKS or any(not 1 <= int(w) <= 1024 for w in self.widths):
-            raise InputError(
-                f"widths {list(self.widths)} are not allowed; give 1-{MAX_BLOCKS} blocks of 1-1024 channels, e.g. 16 32 64 128"
-            )
+            msg = f"widths {list(self.widths)} are not allowed; give 1-{MAX_BLOCKS} blocks of 1-1024 channels, e.g. 16 32 64 128"
+            raise InputError(msg)
         if not 8 <= self.input_size <= 512:
-            raise InputError(f"input size must be between 8 and 512 pixels, not {self.input_size}")
+            msg = f"input size must be between 8 and 512 pixels, not {self.input_size}"
+            raise InputError(msg)
         if self.input_size >> len(self.widths) < 1:
-            raise InputError(
+            msg = (
                 f"{len(self.widths)} blocks halve {self.input_size} px to nothing; use at least "
                 f"{2 ** len(self.widths)} px or fewer blocks"
             )
+            raise InputError(msg)
         if self.limit is not None and self.limit < 10:
-            raise InputError(f"limit must be at least 10 images, not {self.limit}")
+            msg = f"limit must be at least 10 images, not {self.limit}"
+            raise InputError(msg)
+        if self.seconds < 0:
+            msg = f"seconds must be 0 (no latency measurement) or more, not {self.seconds}"
+            raise InputError(msg)
 
     @property
     def channels(self) -> int:
@@ -170,12 +184,47 @@ def convnet_layers(channels: int, widths: Sequence[int], num_classes: int, input
     return rows
 
 
-def _convnet(spec: ModelSpec):
-    """The builder of architecture "convnet": an nn.Sequential whose names read block1.conv, ..., classifier."""
+@lru_cache(maxsize=1)
+def _convnet_class():
+    """The ConvNet module class, made on first use (torch is imported only then)."""
     from collections import OrderedDict
 
     from torch import nn
 
+    class ConvNet(nn.Module):
+        """Conv-BatchNorm-ReLU-MaxPool blocks (block1 ... blockN), global average pooling, a linear classifier.
+
+        A module with its own forward rather than an nn.Sequential: NNCF's quantization-aware training adds a
+        hook-storage module to the model, which a Sequential would then call as a layer.
+        """
+
+        def __init__(self, channels: int, widths: Sequence[int], num_classes: int):
+            super().__init__()
+            cin = channels
+            for number, width in enumerate(widths, start=1):
+                block = OrderedDict(
+                    conv=nn.Conv2d(cin, width, 3, padding=1, bias=False),
+                    bn=nn.BatchNorm2d(width),
+                    relu=nn.ReLU(),
+                    pool=nn.MaxPool2d(2),
+                )
+                self.add_module(f"block{number}", nn.Sequential(block))
+                cin = width
+            self.blocks = len(widths)
+            self.gap = nn.AdaptiveAvgPool2d(1)
+            self.flatten = nn.Flatten()
+            self.classifier = nn.Linear(cin, num_classes)
+
+        def forward(self, x):
+            for number in range(1, self.blocks + 1):
+                x = getattr(self, f"block{number}")(x)
+            return self.classifier(self.flatten(self.gap(x)))
+
+    return ConvNet
+
+
+def _convnet(spec: ModelSpec):
+    """The builder of architecture "convnet", from the spec's arch_config; layer names read block1.conv, ..., classifier."""
     config = spec.arch_config
     try:
         channels, widths, classes = (
@@ -184,25 +233,9 @@ def _convnet(spec: ModelSpec):
             int(config["num_classes"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(
-            f"{spec.id} has no usable ConvNet description in its model.json ({exc}); train it again"
-        ) from exc
-    layers: OrderedDict = OrderedDict()
-    cin = channels
-    for number, width in enumerate(widths, start=1):
-        layers[f"block{number}"] = nn.Sequential(
-            OrderedDict(
-                conv=nn.Conv2d(cin, width, 3, padding=1, bias=False),
-                bn=nn.BatchNorm2d(width),
-                relu=nn.ReLU(),
-                pool=nn.MaxPool2d(2),
-            )
-        )
-        cin = width
-    layers["gap"] = nn.AdaptiveAvgPool2d(1)
-    layers["flatten"] = nn.Flatten()
-    layers["classifier"] = nn.Linear(cin, classes)
-    return nn.Sequential(layers)
+        msg = f"{spec.id} has no usable ConvNet description in its model.json ({exc}); train it again"
+        raise InputError(msg) from exc
+    return _convnet_class()(channels, widths, classes)
 
 
 register_architecture("convnet", _convnet)
@@ -224,26 +257,36 @@ def class_list_of(images: ImageSet) -> list[str]:
 def check_labelled(images: ImageSet, *, min_per_class: int = 2) -> dict[str, int]:
     """Images per class of a labelled set with at least two classes, or a DatasetError saying what to do."""
     if len(images) == 0:
-        raise DatasetError(f"{images.name} holds no images; give a labelled set with one folder per class")
-    if not images.labelled:
-        raise DatasetError(
-            f"{images.name} has unlabelled images; training needs labels: one folder per class, or a CSV of file,label rows"
+        msg = f"{images.name} holds no images; give a labelled set with one folder per class"
+        raise DatasetError(msg)
+    folders = {PurePosixPath(s.name).parent for s in images}
+    if not images.labelled and len(folders) == 1 and str(next(iter(folders))) not in ("", "."):
+        only = next(iter(folders)).name  # a zip of one class folder reads as a flat, unlabelled set
+        msg = (
+            f"{images.name} holds images of one class only (the folder {only!r}, {len(images)} images); a classifier needs "
+            "at least two classes: put each class's images in its own folder, side by side"
         )
+        raise DatasetError(msg)
+    if not images.labelled:
+        msg = f"{images.name} has unlabelled images; training needs labels: one folder per class, or a CSV of file,label rows"
+        raise DatasetError(msg)
     counts: dict[str, int] = {}
     for sample in images:
         counts[sample.label or ""] = counts.get(sample.label or "", 0) + 1
     if len(counts) < 2:
         only = next(iter(counts))
-        raise DatasetError(
+        msg = (
             f"{images.name} holds images of one class only ({only!r}, {counts[only]} images); a classifier needs at "
             "least two classes: put each class's images in its own folder"
         )
+        raise DatasetError(msg)
     few = sorted((label for label, n in counts.items() if n < min_per_class), key=_natural)
     if few:
-        raise DatasetError(
+        msg = (
             f"{images.name}: {len(few)} class(es) have fewer than {min_per_class} images ({', '.join(few[:5])}); "
             f"give every class at least {min_per_class} (some are held out for evaluation)"
         )
+        raise DatasetError(msg)
     return counts
 
 
@@ -251,9 +294,8 @@ def split_holdout(images: ImageSet, fraction: float, *, seed: int = 0) -> tuple[
     """(training, held-out): a stratified share `fraction` held out with a fixed seed; no image in both."""
     count = max(1, round(len(images) * fraction))
     if count >= len(images):
-        raise DatasetError(
-            f"{images.name} has {len(images)} images: too few to hold {fraction:.0%} out and train on the rest"
-        )
+        msg = f"{images.name} has {len(images)} images: too few to hold {fraction:.0%} out and train on the rest"
+        raise DatasetError(msg)
     heldout = images.subset(count, seed=seed)
     taken = {id(s) for s in heldout.samples}
     train = [s for s in images.samples if id(s) not in taken]
@@ -278,7 +320,7 @@ def write_images(images: ImageSet, folder: Path, *, labels: bool = False) -> Pat
     if not labels:
         return folder
     path = folder / HELDOUT_CSV
-    with open(path, "w", newline="", encoding="utf-8") as handle:
+    with Path(path).open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(("file", "label", "source"))
         writer.writerows(rows)
@@ -293,7 +335,7 @@ def write_heldout(images: ImageSet, folder: Path) -> Path:
 def heldout_sources(csv_path: Path) -> set[str]:
     """The original sample names a held-out CSV was made from (its `source` column), to keep them out of training."""
     try:
-        with open(csv_path, newline="", encoding="utf-8") as handle:
+        with Path(csv_path).open(newline="", encoding="utf-8") as handle:
             return {row["source"] for row in csv.DictReader(handle) if row.get("source")}
     except (OSError, KeyError, csv.Error):
         return set()
@@ -322,9 +364,8 @@ def labelled_split(
         exclude = heldout_sources(Path(own))
         kept = [s for s in images.samples if s.name not in exclude]
         if not kept:
-            raise DatasetError(
-                f"every image of {images.name} is in {spec.id}'s held-out set; give other training images"
-            )
+            msg = f"every image of {images.name} is in {spec.id}'s held-out set; give other training images"
+            raise DatasetError(msg)
         how = f"{len(kept)} images; {len(images) - len(kept)} left out because they are in {spec.id}'s held-out set"
         return (
             ImageSet(f"{images.name}, training split", kept, f"{images.description} {how}.".strip()),
@@ -341,10 +382,18 @@ def labelled_split(
             write_heldout(heldout, staging / "heldout")
             folder.parent.mkdir(parents=True, exist_ok=True)
             shutil.rmtree(folder, ignore_errors=True)
-            os.replace(staging / "heldout", folder)
+            (staging / "heldout").replace(folder)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return train, heldout, str(folder / HELDOUT_CSV)
+
+
+def default_evaluation_set(spec: ModelSpec, workspace: Workspace) -> str | None:
+    """The labelled set a model is scored on when none is given: its own held-out set, else its domain's built-in one."""
+    own = spec.heldout_ref(workspace)
+    if own and Path(own).is_file():
+        return own
+    return {"mnist": "builtin:mnist", "imagenet": "builtin:imagenet-samples"}.get(spec.labels)
 
 
 def decode(
@@ -356,10 +405,11 @@ def decode(
     c, h, w = preprocess.input_shape[1:]
     needed = total * c * h * w * 4
     if needed > MAX_ARRAY_BYTES:
-        raise DatasetError(
+        msg = (
             f"{images.name}: {total} images at {h}×{w}×{c} need {needed / 2**30:.1f} GiB in memory, more than the "
             f"{MAX_ARRAY_BYTES / 2**30:.0f} GiB allowed; use a smaller input size or a limit"
         )
+        raise DatasetError(msg)
     labels = np.asarray(images.label_indices(list(class_names)), dtype=np.int64)
     x = np.empty((total, c, h, w), dtype=np.float32)
     for index, sample in enumerate(images):
@@ -706,55 +756,18 @@ def train_model(
     )  # fmt: skip
     state = FitState()
     live.update(state)
-    staging = workspace.tmp_dir()
     try:
-        report(progress, "writing the held-out images")
-        write_heldout(heldout_set, staging / HELDOUT_DIR)
-        train_xy = decode(
-            train_set, classes, preprocess, progress=progress, phase="reading the training images"
+        _train_and_register(
+            config, spec, train_set, heldout_set, classes, workspace, state, live, progress, log
         )
-        heldout_xy = decode(
-            heldout_set, classes, preprocess, progress=progress, phase="reading the held-out images"
-        )
-        import torch
-
-        from core.registry import build_empty
-
-        torch.manual_seed(config.seed)
-        module = build_empty(spec)
-        if log:
-            log(
-                f"training {spec.id} on {len(train_set)} images, {len(heldout_set)} held out, {training_cores()} cores"
-            )
-        try:
-            fit(
-                module, train_xy, heldout_xy, epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
-                seed=config.seed, progress=progress, state=state, on_update=live.update,
-            )  # fmt: skip
-        except BaseException as exc:
-            if not _is_stop(exc):
-                live.update(state, status="failed", message=str(exc))
-                raise
-            with _shielded():
-                if state.best_state is not None:
-                    _register(workspace, spec, state, staging)
-                    live.update(state, status="cancelled", registered=True,
-                                message=f"stopped after {len(state.history)} of {config.epochs} epochs; the best epoch "
-                                f"({state.best_epoch}) is registered as {spec.id}; convert it on the Models page")  # fmt: skip
-                else:
-                    live.update(
-                        state,
-                        status="cancelled",
-                        message="stopped before the first epoch ended: nothing was kept",
-                    )
-            raise
-        _register(workspace, spec, state, staging)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    live.update(state, registered=True)
-    notes, variants, evaluation = [], (), None
-    if config.convert:
-        variants, evaluation, notes = _convert_and_evaluate(spec, workspace, progress)
+        notes, variants, evaluation = [], (), None
+        if config.convert:
+            variants, evaluation, notes = _convert_and_evaluate(spec, workspace, progress, config.seconds)
+    except BaseException as exc:
+        if live.data["status"] == "running":  # not recorded yet (a cancel while reading images or converting)
+            how = "cancelled" if _is_stop(exc) else "failed"
+            live.update(state, status=how, message=str(exc) or f"{how} ({type(exc).__name__})")
+        raise
     final = state.history[state.best_epoch - 1] if state.best_epoch else {}
     live.update(state, status="done", message="; ".join(notes))
     report(progress, "done", 1, 1)
@@ -775,6 +788,59 @@ def train_model(
     )
 
 
+def _train_and_register(
+    config, spec, train_set, heldout_set, classes, workspace, state, live, progress, log
+) -> None:
+    """Fit, then register the best epoch; a cancel after the first epoch still registers the best one so far."""
+    staging = workspace.tmp_dir()
+    try:
+        report(progress, "writing the held-out images")
+        write_heldout(heldout_set, staging / HELDOUT_DIR)
+        train_xy = decode(
+            train_set, classes, spec.preprocess, progress=progress, phase="reading the training images"
+        )
+        heldout_xy = decode(
+            heldout_set, classes, spec.preprocess, progress=progress, phase="reading the held-out images"
+        )
+        import torch
+
+        from core.registry import build_empty
+
+        torch.manual_seed(config.seed)
+        module = build_empty(spec)
+        if log:
+            log(
+                f"training {spec.id} on {len(train_set)} images, {len(heldout_set)} held out, {training_cores()} cores"
+            )
+        try:
+            fit(
+                module, train_xy, heldout_xy, epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
+                seed=config.seed, progress=progress, state=state, on_update=live.update,
+            )  # fmt: skip
+        except BaseException as exc:
+            if not _is_stop(exc):
+                raise
+            with _shielded():
+                if state.best_state is None:
+                    live.update(
+                        state,
+                        status="cancelled",
+                        message="stopped before the first epoch ended: nothing was kept",
+                    )
+                else:
+                    _register(workspace, spec, state, staging)
+                    live.update(
+                        state, status="cancelled", registered=True,
+                        message=f"stopped after {len(state.history)} of {config.epochs} epochs; the best epoch "
+                        f"({state.best_epoch}) is registered as {spec.id}; convert it on the Models page",
+                    )  # fmt: skip
+            raise
+        _register(workspace, spec, state, staging)
+        live.update(state, registered=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def _register(workspace: Workspace, spec: ModelSpec, state: FitState, staging: Path) -> None:
     """Save the best epoch's weights beside the held-out set and register the model (model.json last)."""
     import torch
@@ -787,10 +853,10 @@ def _register(workspace: Workspace, spec: ModelSpec, state: FitState, staging: P
     register_user_model(workspace, spec, source=source)
 
 
-def _convert_and_evaluate(
-    spec: ModelSpec, workspace: Workspace, progress
-) -> tuple[tuple[str, ...], dict | None, list[str]]:
-    """FP32 and FP16 IR, then both scored on the held-out set; a failure here leaves the model registered."""
+def _convert_and_evaluate(spec: ModelSpec, workspace: Workspace, progress, seconds: float):
+    """FP32 and FP16 IR, both scored on the held-out set and measured in one run; a failure here leaves the
+    model registered (it can be converted again on the Models page)."""
+    from core.benchmark import BenchmarkConfig, run_benchmark
     from core.convert import ConvertConfig, convert_model
     from core.evaluate import EvaluateConfig, evaluate_model
 
@@ -798,24 +864,24 @@ def _convert_and_evaluate(
         report(progress, "converting to OpenVINO FP32 and FP16")
         made = convert_model(ConvertConfig(spec.id), workspace=workspace)
         report(progress, "evaluating FP32 and FP16 on the held-out images")
+        heldout = spec.heldout_ref(workspace) or ""
         evaluation = evaluate_model(
-            EvaluateConfig(spec.id, variants=("fp32", "fp16"), dataset=spec.heldout_ref(workspace) or ""),
-            workspace=workspace,
+            EvaluateConfig(spec.id, variants=("fp32", "fp16"), dataset=heldout), workspace=workspace
         )
+        if seconds:
+            run_benchmark(
+                BenchmarkConfig(spec.id, variants=("fp32", "fp16"), seconds=seconds),
+                workspace=workspace,
+                progress=progress,
+            )
     except CoreError as exc:
-        return (
-            (),
-            None,
-            [
-                f"{spec.id} is registered, but converting or evaluating it failed: {exc}; convert it on the Models page"
-            ],
-        )
+        if isinstance(exc, JobCancelledError):
+            raise
+        note = f"{spec.id} is registered, but converting, evaluating or measuring it failed: {exc}; convert it on the Models page"
+        return (), None, [note]
     scores = {s.variant: {"top1": s.top1, "top1_ci95": list(s.top1_ci95 or [])} for s in evaluation.results}
-    return (
-        tuple(a["variant"] for a in made.artifacts),
-        {"path": evaluation.path, "size": evaluation.dataset_size, "scores": scores},
-        [],
-    )
+    variants = tuple(a["variant"] for a in made.artifacts)
+    return variants, {"path": evaluation.path, "size": evaluation.dataset_size, "scores": scores}, []
 
 
 def train_job(config: dict, workspace: Workspace, ctx) -> dict:
@@ -837,7 +903,7 @@ def _cmd_train(args, ws: Workspace):
     config = TrainConfig(
         name=args.name, dataset=args.dataset, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
         input_size=args.input_size, color=args.color, holdout=args.holdout, widths=tuple(args.widths), seed=args.seed,
-        limit=args.limit,
+        limit=args.limit, seconds=args.seconds,
     )  # fmt: skip
     result = train_model(
         config,
@@ -901,6 +967,9 @@ def register_cli(add, variant_options) -> None:
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, help="train on at most this many images (stratified)")
+    p.add_argument(
+        "--seconds", type=float, default=3.0, help="latency measuring time per variant afterwards (0: skip)"
+    )
 
 
 def training_figure(history: TrainingHistory):

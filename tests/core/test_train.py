@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import zipfile
+from pathlib import Path
 
 import pytest
 import streamlit as st
@@ -50,27 +51,18 @@ def trained(ws):
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        code = main(
-            [
-                "train",
-                "--name",
-                "digits",
-                "--dataset",
-                "builtin:mnist",
-                "--epochs",
-                "1",
-                "--json",
-                "--workspace",
-                str(ws.root),
-            ]
-        )
+        args = ["train", "--name", "digits", "--dataset", "builtin:mnist", "--epochs", "1", "--seconds", "1"]
+        code = main([*args, "--json", "--workspace", str(ws.root)])
     assert code == 0
     return json.loads(out.getvalue())
 
 
 def test_one_mnist_epoch_beats_95_percent_on_held_out_digits(trained, ws):
-    assert trained["model_id"] == "digits" and trained["epochs_done"] == 1 and trained["best_epoch"] == 1
-    assert trained["dataset"]["train"] == 4230 and trained["dataset"]["heldout"] == 470
+    assert trained["model_id"] == "digits"
+    assert trained["epochs_done"] == 1
+    assert trained["best_epoch"] == 1
+    assert trained["dataset"]["train"] == 4230
+    assert trained["dataset"]["heldout"] == 470
     assert trained["heldout_accuracy"] > 0.95
     # the converted OpenVINO model keeps it, on the same held-out images
     assert set(trained["variants"]) == {"fp32", "fp16"}
@@ -87,20 +79,26 @@ def test_trained_model_joins_the_registry_with_classes_preprocessing_and_held_ou
         "mnist",
     )
     assert class_names(spec) == [str(d) for d in range(10)]
-    assert spec.input_shape == (1, 1, 28, 28) and spec.preprocess.std == (255.0,)
+    assert spec.input_shape == (1, 1, 28, 28)
+    assert spec.preprocess.std == (255.0,)
     heldout = load_dataset(spec.heldout_ref(ws), workspace=ws)
-    assert len(heldout) == 470 and heldout.labelled
-    with open(spec.heldout_ref(ws), newline="") as handle:
+    assert len(heldout) == 470
+    assert heldout.labelled
+    with Path(spec.heldout_ref(ws)).open(newline="") as handle:
         sources = {row["source"] for row in csv.DictReader(handle)}
-    assert len(sources) == 470 and all(name.startswith("mnist_") for name in sources)
+    assert len(sources) == 470
+    assert all(name.startswith("mnist_") for name in sources)
     module = build_torch_model(spec, ws)  # rebuilt from model.json by the registered "convnet" builder
     names = [name for name, _ in module.named_modules()]
     assert {"block1.conv", "block1.bn", "block4.pool", "gap", "classifier"} <= set(names)
     layers = convnet_layers(1, (16, 32, 64, 128), 10, 28)
     assert sum(r["parameters"] for r in layers) == sum(p.numel() for p in module.parameters())
     history = load_histories(ws, "digits").items[-1]
-    assert history.status == "done" and history.registered and len(history.epochs) == 1
-    assert history.steps and history.epochs[0]["heldout_accuracy"] == trained["heldout_accuracy"]
+    assert history.status == "done"
+    assert history.registered
+    assert len(history.epochs) == 1
+    assert history.steps
+    assert history.epochs[0]["heldout_accuracy"] == trained["heldout_accuracy"]
 
 
 def test_a_taken_name_is_refused_before_training(trained, ws):
@@ -113,14 +111,19 @@ def test_a_taken_name_is_refused_before_training(trained, ws):
 def test_training_on_a_class_folder_zip_works(ws, tmp_path):
     archive = _digit_zip(tmp_path / "digits.zip", DIGITS, 24)
     result = train_model(
-        TrainConfig("zip-digits", dataset=archive, epochs=3, input_size=16, color="RGB", widths=(8, 16)),
+        TrainConfig(
+            "zip-digits", dataset=archive, epochs=3, input_size=16, color="RGB", widths=(8, 16), seconds=1
+        ),
         workspace=ws,
     )
     spec = get_model("zip-digits", ws)
-    assert spec.labels == "custom" and spec.class_list == ("one", "two", "zero")  # folder names, sorted
+    assert spec.labels == "custom"
+    assert spec.class_list == ("one", "two", "zero")
     assert spec.input_shape == (1, 3, 16, 16)
-    assert result.dataset["train"] + result.dataset["heldout"] == 72 and result.dataset["heldout"] == 7
-    assert result.evaluation is not None and result.evaluation["size"] == 7
+    assert result.dataset["train"] + result.dataset["heldout"] == 72
+    assert result.dataset["heldout"] == 7
+    assert result.evaluation is not None
+    assert result.evaluation["size"] == 7
     assert {v.id for v in ws.variants("zip-digits")} == {"fp32", "fp16"}
 
 
@@ -159,13 +162,46 @@ def test_cancel_keeps_the_best_checkpoint_so_far(ws):
               "widths": [8, 16]}  # fmt: skip
     with pytest.raises(JobCancelledError):
         train_job(config, ws, ctx)
-    assert "epoch 1/3" in reporter.phases and "epoch 3/3" not in reporter.phases
+    assert "epoch 1/3" in reporter.phases
+    assert "epoch 3/3" not in reporter.phases
     spec = get_model("cancelled-net", ws)  # registered with the first epoch's weights
     module = build_torch_model(spec, ws)
     assert sum(p.numel() for p in module.parameters()) > 0
     history = load_histories(ws, "cancelled-net").items[-1]
-    assert history.status == "cancelled" and history.registered and history.best_epoch == 1
-    assert len(history.epochs) == 1 and "best epoch (1) is registered" in history.message
+    assert history.status == "cancelled"
+    assert history.registered
+    assert history.best_epoch == 1
+    assert len(history.epochs) == 1
+    assert "best epoch (1) is registered" in history.message
+
+
+def test_cancel_from_the_job_service_stops_the_worker_and_keeps_the_best_epoch(tmp_path):
+    """The app's path: cancel marks the job and stops its worker process with SIGTERM mid-training."""
+    import time
+
+    from core.jobs import JobService, JobState
+
+    root = Workspace(tmp_path / "svc")
+    service = JobService(root, poll_seconds=0.1)
+    try:
+        config = {"name": "svc-net", "model_id": "svc-net", "dataset": "builtin:mnist", "epochs": 30, "limit": 600,
+                  "widths": [8, 16]}  # fmt: skip
+        job = service.submit("train", config, title="train svc-net")
+        deadline = time.monotonic() + 120
+        while not any(h.epochs for h in load_histories(root, "svc-net").items):
+            assert time.monotonic() < deadline, service.log_tail(job.id)
+            time.sleep(0.1)
+        service.cancel(job.id)
+        assert service.wait(job.id, 30).state == JobState.CANCELLED
+    finally:
+        service.shutdown()
+    history = load_histories(root, "svc-net").items[-1]
+    assert history.status == "cancelled"
+    assert history.registered
+    assert 1 <= len(history.epochs) < 30
+    spec = get_model("svc-net", root)
+    assert build_torch_model(spec, root) is not None
+    assert len(spec.class_list) == 10
 
 
 def test_train_page_renders(monkeypatch, tmp_path, trained, ws):
@@ -184,10 +220,8 @@ def test_train_page_renders(monkeypatch, tmp_path, trained, ws):
             "Weight compression",
         ]
         layers = at.dataframe[0].value
-        assert (
-            list(layers["layer"])[:2] == ["block1.conv", "block1.bn"]
-            and list(layers["layer"])[-1] == "classifier"
-        )
+        assert list(layers["layer"])[:2] == ["block1.conv", "block1.bn"]
+        assert list(layers["layer"])[-1] == "classifier"
     assert any(
         "is a model now" in m.value for m in at.markdown
     )  # the newest run, with links to take it further
