@@ -62,11 +62,20 @@ def domain_warning(spec, ref: str) -> None:
 def evaluation_form(spec) -> None:
     sets = _sets()
     if spec.heldout:
-        sets = {"heldout": ("Its held-out split", "the images kept out of its training: the honest set for a model trained here")} | sets
+        sets = {
+            "heldout": (
+                "Its held-out split",
+                "the images kept out of its training: the honest set for a model trained here",
+            )
+        } | sets
     with st.container(border=True):
         st.markdown("##### :material/dataset: Evaluate")
         refs = list(sets)
-        default = "heldout" if spec.heldout else {"mnist": "builtin:mnist", "imagenet": "builtin:imagenet-samples"}.get(spec.labels, UPLOAD)
+        default = (
+            "heldout"
+            if spec.heldout
+            else {"mnist": "builtin:mnist", "imagenet": "builtin:imagenet-samples"}.get(spec.labels, UPLOAD)
+        )
         ref = st.radio(
             "Data set", refs, index=refs.index(default) if default in refs else 0, format_func=lambda r: sets[r][0],
             captions=[sets[r][1] for r in refs], horizontal=True, key=f"acc-set-{spec.id}",

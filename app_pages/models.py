@@ -423,14 +423,26 @@ def _variant_row(variant: Variant, fp32: Variant | None) -> None:
         help="the model files and manifest.json (how it was made) in a zip",
     )
     rename_key = f"rn-name-{variant.model_id}-{variant.id}"
-    with cols[3].popover("Rename", icon=":material/edit:", key=f"rn-{variant.model_id}-{variant.id}", width="stretch", wrap=False):
+    with cols[3].popover(
+        "Rename",
+        icon=":material/edit:",
+        key=f"rn-{variant.model_id}-{variant.id}",
+        width="stretch",
+        wrap=False,
+    ):
         st.text_input(
             "New name", value=variant.id, key=rename_key, help="Lowercase letters, digits, '.', '_' or '-'"
         )
         st.caption("Results saved under the old name keep pointing at this variant.")
         st.button("Rename", type="primary", on_click=_rename, args=(variant.model_id, variant.id, rename_key),
                   key=f"rn-yes-{variant.model_id}-{variant.id}")  # fmt: skip
-    with cols[4].popover("Delete", icon=":material/delete:", key=f"rm-{variant.model_id}-{variant.id}", width="stretch", wrap=False):
+    with cols[4].popover(
+        "Delete",
+        icon=":material/delete:",
+        key=f"rm-{variant.model_id}-{variant.id}",
+        width="stretch",
+        wrap=False,
+    ):
         st.markdown(
             f"Move **{safe(variant.title)}** of `{variant.model_id}` to history? It is kept in "
             f"`models/{variant.model_id}/.history/` (the newest three per name); no other variant is touched."

@@ -224,7 +224,9 @@ def variant_title(
     return f"{head} · {variant_id}"
 
 
-def variant_label(variant_id: str, backend: Backend | str | None = None, fmt: NumberFormat | str | None = None) -> str:
+def variant_label(
+    variant_id: str, backend: Backend | str | None = None, fmt: NumberFormat | str | None = None
+) -> str:
     """A short label where space is tight: the title of a default name ('INT8'), else the name itself
     ('int8-noise-300' already says what it is)."""
     kind = DEFAULT_VARIANTS.get(variant_id)

@@ -9,12 +9,16 @@ agreement (same top-1, shared top-5) still tells something on unlabelled images.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from itertools import combinations
+from pathlib import Path
 
 import numpy as np
 
@@ -44,6 +48,7 @@ HELDOUT = "heldout"  # a model trained here: its own held-out split, never seen 
 CHUNK = 64  # images decoded ahead of inference at a time
 OPENVINO_BATCH = 16  # images per OpenVINO request when evaluating (fewer Python calls per image)
 DECODE_WORKERS = 2
+PIXEL_CACHE_MAX_BYTES = 512 * 2**20  # sets whose decoded pixels fit here are decoded once per preprocessing
 
 
 @dataclass(frozen=True)
@@ -64,9 +69,8 @@ class EvaluateConfig:
         object.__setattr__(self, "precisions", ())
 
 
-def _chunks(images, spec: ModelSpec, pipelined: bool) -> Iterator[np.ndarray]:
+def _decode_chunks(samples: list, spec: ModelSpec, pipelined: bool) -> Iterator[np.ndarray]:
     """uint8 (n, H, W, C) pixels of CHUNK images at a time; with `pipelined`, the next chunk decodes meanwhile."""
-    samples = list(images)
     groups = [samples[i : i + CHUNK] for i in range(0, len(samples), CHUNK)]
 
     def decode(group) -> np.ndarray:
@@ -82,6 +86,48 @@ def _chunks(images, spec: ModelSpec, pipelined: bool) -> Iterator[np.ndarray]:
             current = pending.result()
             pending = pool.submit(decode, groups[index + 1]) if index + 1 < len(groups) else None
             yield current
+
+
+def _pixel_cache(workspace: Workspace, images, spec: ModelSpec) -> Path | None:
+    """Where the decoded pixels of this set under this preprocessing are kept, if the set is small enough."""
+    pre = spec.preprocess
+    if len(images) * pre.size * pre.size * pre.channels > PIXEL_CACHE_MAX_BYTES:
+        return None
+    key = hashlib.sha256(json.dumps(pre.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+    return workspace.root / "cache" / "pixels" / f"{images.fingerprint()[:16]}-{key}.npy"
+
+
+def _chunks(
+    images, spec: ModelSpec, pipelined: bool, workspace: Workspace | None = None
+) -> Iterator[np.ndarray]:
+    """The set's pixels, CHUNK images at a time. Decoding is the slow part of evaluating a small model (a
+    JPEG takes longer than an inference), so a pipelined evaluation keeps the decoded pixels in the
+    workspace, keyed by the set's fingerprint and the preprocessing, and the next evaluation of the same
+    set reads them back instead of decoding again."""
+    samples = list(images)
+    cache = _pixel_cache(workspace, images, spec) if pipelined and workspace is not None else None
+    if cache is not None and cache.is_file():
+        try:
+            stored = np.load(cache, mmap_mode="r")
+        except (OSError, ValueError):
+            stored = None
+        if stored is not None and len(stored) == len(samples):
+            for i in range(0, len(samples), CHUNK):
+                yield np.ascontiguousarray(stored[i : i + CHUNK])
+            return
+    kept = []
+    for chunk in _decode_chunks(samples, spec, pipelined):
+        if cache is not None:
+            kept.append(chunk)
+        yield chunk
+    if cache is not None and kept:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        partial = cache.with_name(f".{cache.name}.{os.getpid()}.tmp.npy")
+        try:
+            np.save(partial, np.concatenate(kept))
+            partial.replace(cache)
+        except OSError:  # a cache is an optimisation: a full disk only costs the decode next time
+            partial.unlink(missing_ok=True)
 
 
 class _Scorer:
@@ -178,7 +224,7 @@ def evaluate_model(
         report(progress, "loading the models", index + 1, len(variants))
     report(progress, "evaluating", 0, total)
     done = 0
-    for chunk in _chunks(images, spec, config.pipelined):
+    for chunk in _chunks(images, spec, config.pipelined, workspace):
         for scorer in scorers:
             scorer.add(chunk)
         done += len(chunk)

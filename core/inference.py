@@ -77,8 +77,8 @@ def classify_images(
 ) -> list[ClassifyResult]:
     """Top-k of every image with every variant, image by image (batch 1, as a user would).
 
-    Models are loaded and compiled before the clock starts, and with `warm` each runs once untimed,
-    so `ms` is steady inference time alone. OpenVINO variants take uint8 pixels and normalise inside
+    Models are loaded and compiled before the clock starts, and with `warm` each newly prepared model
+    runs once untimed, so `ms` is steady inference time alone. OpenVINO variants take uint8 pixels and normalise inside
     the graph. Large images are first shrunk by a whole factor and resized bilinearly, unless `exact`
     asks for the model's own resize filter from the full image (the evaluation's reference path);
     top-1 agrees on the labelled sets either way (tested), logits differ slightly.
@@ -92,12 +92,13 @@ def classify_images(
     spec = get_model(model_id, workspace)
     names = class_names(spec)
     chosen, _ = resolve_variants(spec, workspace, variants)
-    options = RunOptions(device=device, pixels=True)
+    # interactive: no CPU pinning, so the web server's threads share the cores with a running job
+    options = RunOptions(device=device, pixels=True, pinning=False)
     ready = [(variant, prepare(variant, spec, workspace, options)) for variant in chosen]
     pixels = [(name, spec.preprocess.to_pixels(image, fast=not exact)[None]) for name, image in images]
     if warm:
         for _, prepared in ready:
-            prepared.infer(prepared.pixel_input(pixels[0][1]))
+            prepared.warm_up(prepared.pixel_input(pixels[0][1]))
     results = []
     for name, batch in pixels:
         for variant, prepared in ready:

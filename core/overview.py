@@ -96,7 +96,9 @@ def _card(
                 executed_as=(point.benchmark or {}).get("executed_as") if point else None,
             )
         )
-    backends = {p.variant: (p.backend, p.format) for p in points} | {v.id: (v.backend, v.format) for v in stored}
+    backends = {p.variant: (p.backend, p.format) for p in points} | {
+        v.id: (v.backend, v.format) for v in stored
+    }
     rows.sort(key=lambda r: variant_order(r.variant, *backends.get(r.variant, (None, None))))
     runs = found.runs_by_model.get(model_id, [])
     if not runs:

@@ -54,6 +54,7 @@ class RunOptions:
     streams: int | None = None
     execution: ExecutionPrecision = ExecutionPrecision.AUTO
     pixels: bool = False  # OpenVINO: take uint8 (N, H, W, C) pixels and normalise inside the graph
+    pinning: bool | None = None  # OpenVINO ENABLE_CPU_PINNING; False for the web server's interactive models
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hint", parse_option(Hint, self.hint, "hint"))
@@ -83,6 +84,7 @@ class Prepared(ABC):
     compile_ms: float | None = None
     compile_source: str = "none"  # "compiled" | "disk-cache" | "memory" | "none"
     preprocess: PreprocessSpec | None = None  # the model's, set by prepare(): normalises pixels
+    warmed: bool = False  # one untimed inference has run (first-call allocations are not timed later)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def pixel_input(self, pixels: np.ndarray) -> np.ndarray:
@@ -104,6 +106,12 @@ class Prepared(ABC):
     @abstractmethod
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """Logits for a float32 (N, C, H, W) batch; safe for concurrent callers."""
+
+    def warm_up(self, batch: np.ndarray) -> None:
+        """One untimed inference, once per prepared object (not on every call of an interactive page)."""
+        if not self.warmed:
+            self.infer(batch)
+            self.warmed = True
 
     def infer_timed(self, batch: np.ndarray) -> tuple[np.ndarray, float]:
         """Logits and the milliseconds of the inference itself (a helper process times it on its side)."""

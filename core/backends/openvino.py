@@ -42,6 +42,8 @@ def compile_config(variant_format: NumberFormat, options: RunOptions, cache_dir:
         config["NUM_STREAMS"] = 1
     if options.threads is not None:
         config["INFERENCE_NUM_THREADS"] = options.threads
+    if options.pinning is not None:
+        config["ENABLE_CPU_PINNING"] = options.pinning
     if cache_dir:
         config["CACHE_DIR"] = cache_dir
     if options.device == Device.AUTO:

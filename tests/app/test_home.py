@@ -77,8 +77,10 @@ def test_populated_cards_show_each_variants_size_and_latency(populated_ws):
     int8_labels = [lb for lb in metrics if lb.startswith(("INT8 · ", "int8-"))]
     assert len(int8_labels) == 3  # Lite0's INT8 and both INT8 variants of LeNet5 (a named one by its name)
     # speed-ups from the same run: the ratio with its range over the rounds, and what it is against in the help
-    assert any(re.match(r"\d+\.\d×", m.delta or "") and "as fast as PyTorch in the same run" in (m.help or "")
-               for m in metrics.values())
+    assert any(
+        re.match(r"\d+\.\d×", m.delta or "") and "as fast as PyTorch in the same run" in (m.help or "")
+        for m in metrics.values()
+    )
     captions = shown(" ".join(c.value for c in at.caption))
     assert "median of one benchmark run" in captions
     assert "cores;" in captions

@@ -189,3 +189,21 @@ def test_wilson_interval_known_values(successes, n, expected):
     lo, hi = wilson_interval(successes, n)
     assert lo == pytest.approx(expected[0], abs=1e-4)
     assert hi == pytest.approx(expected[1], abs=1e-4)
+
+
+def test_pipelined_evaluation_gives_exactly_the_serial_predictions_and_reuses_decoded_pixels(
+    workspace, lenet_fp
+):
+    """The fast path (decode ahead, OpenVINO batches, normalisation in the graph, cached pixels) changes
+    no prediction: every image's top-1 and top-5 equal the one-image-at-a-time reference path's."""
+    config = EvaluateConfig("lenet5-mnist", variants=("fp32", "torch"), dataset="builtin:mnist", limit=600)
+    serial = evaluate_model(EvaluateConfig(**{**config.__dict__, "pipelined": False}), workspace=workspace)
+    cache = workspace.root / "cache" / "pixels"
+    for _ in range(2):  # the second run reads the pixels the first one kept
+        fast = evaluate_model(config, workspace=workspace)
+        assert fast.predictions["top1"] == serial.predictions["top1"]
+        assert fast.predictions["top5"] == serial.predictions["top5"]
+        assert fast.dataset["fingerprint"] == serial.dataset["fingerprint"]
+        assert list(cache.glob("*.npy")), "the decoded pixels were not kept"
+    assert "pipelined" in fast.settings["method"]
+    assert "serial" in serial.settings["method"]
