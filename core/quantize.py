@@ -217,9 +217,10 @@ def quantize_model(
     def distilling(done: int, total: int, loss: float) -> None:
         report(
             progress,
-            f"distilling calibration images from BatchNorm statistics (loss {loss:,.0f})",
+            "distilling calibration images from BatchNorm statistics",
             done,
             total,
+            f"loss {loss:,.0f}",
         )
 
     calibration = load_dataset(

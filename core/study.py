@@ -230,6 +230,17 @@ def _pct(value: float) -> str:
     return f"{value * 100:.1f} %"
 
 
+def _images(count: int) -> str:
+    return f"{count} image" if count == 1 else f"{count} images"
+
+
+def _points(gap: float) -> str:
+    """A top-1 gap to FP32 in words: '85.0 points below FP32', '0.5 points above FP32'."""
+    if abs(gap) < 0.05:
+        return "level with FP32"
+    return f"{abs(gap):.1f} points {'below' if gap > 0 else 'above'} FP32"
+
+
 def reading(result: StudyResult) -> list[str]:
     """What the figures say, in a few sentences computed from them."""
     fp32 = result.fp32.get("top1")
@@ -251,15 +262,16 @@ def reading(result: StudyResult) -> list[str]:
                 ok_from = count
                 break
         label = source_label(source)
-        worst = max(gaps, key=lambda item: item[1]) if gaps else None
         if ok_from is not None and ok_from == gaps[0][0]:
-            close.append(f"{label} (from {ok_from} images)")
+            close.append(f"{label} (from {_images(ok_from)})")
         elif ok_from is not None:
-            sentences.append(
-                f"With {ok_from} or more {label} images INT8 stays within {CLOSE_POINTS:g} points of FP32."
-            )
-        elif worst is not None:
-            far.append((worst[1], f"{label} loses {worst[1]:.1f} points at {worst[0]} images"))
+            sentences.append(f"With {ok_from} or more {label} INT8 stays within {CLOSE_POINTS:g} points of FP32.")
+        elif gaps:
+            (first_count, first_gap), (last_count, last_gap) = gaps[0], gaps[-1]
+            text = f"{label}: {_points(last_gap)} with {_images(last_count)}"
+            if len(gaps) > 1 and abs(first_gap - last_gap) >= 0.05:
+                text += f" ({_points(first_gap)} with {_images(first_count)})"
+            far.append((last_gap, text))
     if close and not far and len(close) == len(by_source):
         sentences.insert(0, f"Every source keeps INT8 within {CLOSE_POINTS:g} points of FP32 at every count tried: this model "
                          "is insensitive to its calibration data.")  # fmt: skip
@@ -271,7 +283,7 @@ def reading(result: StudyResult) -> list[str]:
     if agreements:
         best = max(agreements, key=lambda r: r.agreement)
         worst = min(agreements, key=lambda r: r.agreement)
-        if abs(best.agreement - worst.agreement) < 1e-9:
+        if _pct(best.agreement) == _pct(worst.agreement):
             sentences.append(
                 f"Label-free fidelity: every INT8 variant gives the same top-1 as FP32 on {_pct(best.agreement)} of the images."
             )

@@ -38,6 +38,8 @@ def progress_label(record: JobRecord) -> str:
         done = f"{record.done:g}" if isinstance(record.done, float) else record.done
         total = f"{record.total:g}" if isinstance(record.total, float) else record.total
         label += f" · {done}/{total} of this step"
+    if record.phase and record.message and record.state.value == "running":
+        label += f" · {safe(record.message)}"
     if record.eta_seconds is not None:
         label += f" · about {format_duration(record.eta_seconds)} left in this step"
     return label
