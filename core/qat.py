@@ -60,12 +60,9 @@ class QatConfig:
         if not 0 < self.holdout <= 0.5:
             msg = f"the held-out share must be above 0 and at most 0.5, not {self.holdout}"
             raise InputError(msg)
-        if self.limit is not None and self.limit < 10:
-            msg = f"limit must be at least 10 images, not {self.limit}"
-            raise InputError(msg)
-        if self.seconds < 0:
-            msg = f"seconds must be 0 (no latency measurement) or more, not {self.seconds}"
-            raise InputError(msg)
+        from core.train import check_limit_and_seconds
+
+        check_limit_and_seconds(self.limit, self.seconds)
 
     @property
     def ptq_name(self) -> str:

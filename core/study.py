@@ -265,7 +265,9 @@ def reading(result: StudyResult) -> list[str]:
         if ok_from is not None and ok_from == gaps[0][0]:
             close.append(f"{label} (from {_images(ok_from)})")
         elif ok_from is not None:
-            sentences.append(f"With {ok_from} or more {label} INT8 stays within {CLOSE_POINTS:g} points of FP32.")
+            sentences.append(
+                f"With {ok_from} or more {label} INT8 stays within {CLOSE_POINTS:g} points of FP32."
+            )
         elif gaps:
             (first_count, first_gap), (last_count, last_gap) = gaps[0], gaps[-1]
             text = f"{label}: {_points(last_gap)} with {_images(last_count)}"

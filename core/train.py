@@ -76,6 +76,16 @@ STEP_POINTS = 25  # loss points recorded per epoch for the live curve
 SAVE_INTERVAL_S = 2.0
 
 
+def check_limit_and_seconds(limit: int | None, seconds: float) -> None:
+    """The two settings every training-like job shares: how many images, and how long to measure after."""
+    if limit is not None and limit < 10:
+        msg = f"limit must be at least 10 images, not {limit}"
+        raise InputError(msg)
+    if seconds < 0:
+        msg = f"seconds must be 0 (no latency measurement) or more, not {seconds}"
+        raise InputError(msg)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """A network to train here. `lr` is the peak of the one-cycle schedule (Adam)."""
@@ -129,12 +139,7 @@ class TrainConfig:
                 f"{2 ** len(self.widths)} px or fewer blocks"
             )
             raise InputError(msg)
-        if self.limit is not None and self.limit < 10:
-            msg = f"limit must be at least 10 images, not {self.limit}"
-            raise InputError(msg)
-        if self.seconds < 0:
-            msg = f"seconds must be 0 (no latency measurement) or more, not {self.seconds}"
-            raise InputError(msg)
+        check_limit_and_seconds(self.limit, self.seconds)
 
     @property
     def channels(self) -> int:

@@ -18,6 +18,7 @@ from core.data import load_dataset
 from core.data.builtin import mnist_set
 from core.errors import DatasetError, InputError, JobCancelledError
 from core.jobs import JobContext
+from core.qat import QatConfig
 from core.registry import build_torch_model, class_names, get_model
 from core.train import TrainConfig, convnet_layers, load_histories, train_job, train_model
 from core.workspace import Workspace
@@ -139,6 +140,11 @@ def test_bad_settings_are_refused_with_what_to_do():
         TrainConfig("x", input_size=8, widths=(8, 8, 8, 8)).check()
     with pytest.raises(InputError, match="held-out share"):
         TrainConfig("x", holdout=0.9).check()
+    for config in (TrainConfig, lambda *a, **k: QatConfig("lenet5_mnist", "builtin:mnist", **k)):
+        with pytest.raises(InputError, match="at least 10 images"):
+            config("x", limit=3).check()
+        with pytest.raises(InputError, match="0 \\(no latency measurement\\) or more"):
+            config("x", seconds=-1).check()
 
 
 class _StopInSecondEpoch:
