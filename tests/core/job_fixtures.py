@@ -9,7 +9,39 @@ from pathlib import Path
 from core.errors import CoreError
 from core.progress import Progress
 
-__all__ = ["bad_result_job", "boom_job", "count_job", "crash_job", "fail_job", "gate_job", "slow_job"]
+__all__ = [
+    "bad_result_job",
+    "boom_job",
+    "count_job",
+    "crash_job",
+    "fail_job",
+    "gate_job",
+    "register_test_kinds",
+    "slow_job",
+    "wait_for",
+]
+
+_KINDS = ("count", "gate", "fail", "boom", "crash", "slow", "bad_result")
+
+
+def register_test_kinds() -> None:
+    """Register every job function here as `test-<name>` (registering the same target again is harmless)."""
+    from core.jobs import register_job_kind
+
+    for name in _KINDS:
+        register_job_kind(f"test-{name.replace('_', '-')}", f"tests.core.job_fixtures:{name}_job")
+
+
+def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
+    """Poll until `predicate()` is truthy; return its value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    msg = f"timed out waiting for {what}"
+    raise AssertionError(msg)
 
 
 def count_job(config: dict, workspace, ctx) -> dict:

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import DiskFullError
-from core.jobs import JobService, JobState, register_job_kind
+from core.jobs import JobService, JobState
 from core.jobs.executors import INTERRUPTED_MESSAGE
 from core.jobs.service import worker_alive
 from core.jobs.store import JobStore
@@ -32,11 +32,11 @@ from core.report import build_report
 from core.results import load_benchmarks, load_evaluations
 from core.tradeoffs import collect
 from core.workspace import DISK_RESERVE_ENV, MANIFEST, Workspace, file_sha256, write_json
+from tests.core.job_fixtures import register_test_kinds, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
-for _name in ("count", "gate", "slow"):
-    register_job_kind(f"test-{_name}", f"tests.core.job_fixtures:{_name}_job")
+register_test_kinds()
 
 
 @pytest.fixture
@@ -49,17 +49,6 @@ def service(workspace: Workspace):
     job_service = JobService(workspace, poll_seconds=0.05)
     yield job_service
     job_service.shutdown()
-
-
-def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    msg = f"timed out waiting for {what}"
-    raise AssertionError(msg)
 
 
 def snapshot(folder: Path) -> dict[str, str]:

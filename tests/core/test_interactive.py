@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from core.jobs import JobService, JobState, register_job_kind
+from core.jobs import JobService, JobState
 from core.workspace import Workspace
+from tests.core.job_fixtures import register_test_kinds
 
-register_job_kind("test-gate", "tests.core.job_fixtures:gate_job")
+register_test_kinds()
 
 
 def _niceness(pid: int) -> int:

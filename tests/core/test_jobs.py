@@ -25,9 +25,9 @@ from core.jobs.kinds import load_target
 from core.jobs.store import JobStore
 from core.progress import Progress
 from core.workspace import Workspace
+from tests.core.job_fixtures import register_test_kinds, wait_for
 
-for _name in ("count", "gate", "fail", "boom", "crash", "slow", "bad_result"):
-    register_job_kind(f"test-{_name.replace('_', '-')}", f"tests.core.job_fixtures:{_name}_job")
+register_test_kinds()
 
 
 @pytest.fixture
@@ -40,18 +40,6 @@ def service(workspace: Workspace):
     job_service = JobService(workspace, poll_seconds=0.1)
     yield job_service
     job_service.shutdown()
-
-
-def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
-    """Poll until `predicate()` is truthy; return its value."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    msg = f"timed out waiting for {what}"
-    raise AssertionError(msg)
 
 
 def wait_running(service: JobService, job_id: str) -> JobRecord:
