@@ -11,6 +11,7 @@ import os
 import shutil
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.measure import (
@@ -581,43 +582,48 @@ def click_worker(workspace_root: str, quick: bool) -> dict:
 # 5. app benchmark against benchmark_app ------------------------------------------------------------------
 
 
-def app_benchmark(ctx) -> list[Figure]:
-    """run_benchmark's throughput against benchmark_app's on the same INT8 IR, per hint and model; for the
-    latency hint also the median latencies (at one request, benchmark_app's FPS includes its own Python
-    loop's time between requests, which matters for models that run in a millisecond or less)."""
-    from core.backends import clear_cache
-    from core.benchmark import BenchmarkConfig, run_benchmark
+@dataclass(frozen=True)
+class _AppRun:
+    throughput_fps: float
+    median_ms: float
 
+
+def app_benchmark(ctx) -> list[Figure]:
+    """The app's benchmark throughput against benchmark_app's on the same INT8 IR, per hint and model; for
+    the latency hint also the median latencies (at one request, both FPS figures include a Python loop's
+    time between requests, which matters for models that run in a millisecond or less).
+
+    The app's side runs as `python -m core benchmark` in its own process, as a Benchmark job's worker
+    does: measured inside this process, it would share it with every model the suite compiled before."""
     ws, plan = ctx.workspace, ctx.plan
     figures = []
     for hint in plan.hints:
         for model_id in (LITE0, RESNET, LENET):
-            clear_cache()
             spec, variant = _spec_and_variant(ws, model_id, "int8")
             fig = Figure(f"benchmark-{model_id}-{hint}", f"app benchmark FPS / benchmark_app, {model_id} INT8, {hint} hint",
-                         "0.9–1.1", lambda v: 0.9 <= v <= 1.1, side_units={"run_benchmark": "FPS", "benchmark_app": "FPS"})  # fmt: skip
+                         "0.9–1.1", lambda v: 0.9 <= v <= 1.1, side_units={"core_benchmark": "FPS", "benchmark_app": "FPS"})  # fmt: skip
             latency = Figure(f"benchmark-{model_id}-{hint}-median", f"  median latency, app / benchmark_app, {model_id}, {hint} hint",
-                             "0.9–1.1", lambda v: 0.9 <= v <= 1.1, side_units={"run_benchmark": "ms", "benchmark_app": "ms"})  # fmt: skip
+                             "0.9–1.1", lambda v: 0.9 <= v <= 1.1, side_units={"core_benchmark": "ms", "benchmark_app": "ms"})  # fmt: skip
             fig.load["before"] = load_now()
             settings = None
             for _ in range(plan.rounds_heavy):
-                config = BenchmarkConfig(
-                    model_id, variants=("int8",), hint=hint, seconds=plan.bench_seconds, rounds=1
-                )
-                run = run_benchmark(config, workspace=ws, save=False).runs[0]
-                settings = run.settings
+                args = [PYTHON, "-m", "core", "benchmark", "--model", model_id, "--variant", "int8", "--hint", hint,
+                        "--seconds", f"{plan.bench_seconds:g}", "--rounds", "1", "--json", "--workspace", str(ws.root)]  # fmt: skip
+                found = json.loads(run_checked(args, timeout=plan.bench_seconds * 10 + 120).stdout)[0]
+                run = _AppRun(found["throughput_fps"], found["latency_ms"]["median"])
+                settings = found["settings"]
                 bench = benchmark_app(variant.xml, hint=hint, seconds=plan.bench_seconds, shape=_shape(spec))
                 fig.add_round(
                     run.throughput_fps / bench["fps"],
-                    run_benchmark=run.throughput_fps,
+                    core_benchmark=run.throughput_fps,
                     benchmark_app=bench["fps"],
                 )
                 if bench["median_ms"]:
-                    latency.add_round(run.latency.median / bench["median_ms"], run_benchmark=run.latency.median,
+                    latency.add_round(run.median_ms / bench["median_ms"], core_benchmark=run.median_ms,
                                       benchmark_app=bench["median_ms"])  # fmt: skip
             fig.load["after"] = load_now()
             fig.details = {"app_settings": {k: settings.get(k) for k in ("streams", "threads", "nireq", "pinning", "inference_precision")},
-                           "note": f"run_benchmark seconds={plan.bench_seconds} (half latency, half throughput phase); "
+                           "note": f"python -m core benchmark --seconds {plan.bench_seconds:g} --rounds 1 (half latency, half throughput phase); "
                            f"benchmark_app -t {plan.bench_seconds:g}"}  # fmt: skip
             figures.append(fig)
             if hint == "latency" and latency.values:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import random
 import time
 from pathlib import Path
@@ -89,7 +90,8 @@ def test_every_field_is_there_and_sane(lenet_bench):
     assert runs["fp32"]["settings"]["inference_precision"] == "f32"
     assert runs["fp32"]["compile_ms"] > 0
     assert runs["fp32"]["compiled_from_cache"] == (runs["fp32"]["compile_source"] != "compiled")
-    assert "AsyncInferQueue" in runs["fp32"]["settings"]["throughput_method"]
+    fp32 = runs["fp32"]["settings"]  # one request (latency hint): synchronous calls, as benchmark_app then
+    assert ("synchronous" if fp32["nireq"] == 1 else "AsyncInferQueue") in fp32["throughput_method"]
     assert "sequential" in runs["torch"]["settings"]["throughput_method"]
     assert runs["torch"]["compile_ms"] is None
     assert runs["torch"]["settings"]["nireq"] == 1
@@ -131,6 +133,11 @@ def test_batch_and_hint(workspace, lenet_fp, batch, hint):
     _check_sane(run, batch)
     assert run["settings"]["hint"] == hint
     assert result.path is None
+    # benchmark_app's own method: synchronous calls with one request, AsyncInferQueue with more
+    method = "synchronous" if run["settings"]["nireq"] == 1 else "AsyncInferQueue"
+    assert method in run["settings"]["throughput_method"]
+    if hint == "throughput" and (os.cpu_count() or 1) > 1:
+        assert run["settings"]["nireq"] > 1
 
 
 def test_grid_job_runs_every_combination(workspace, lenet_fp):

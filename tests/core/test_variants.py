@@ -488,6 +488,8 @@ def test_one_benchmark_run_over_every_backend_records_each_variants_settings(
         assert settings["hint"] == "latency"
         assert settings["streams"] >= 1
         assert settings["nireq"] >= 1
-        assert "AsyncInferQueue" in settings["throughput_method"]
+        assert ("synchronous" if settings["nireq"] == 1 else "AsyncInferQueue") in settings[
+            "throughput_method"
+        ]
     assert [c.variant for c in result.comparisons()] == list(chosen[1:])
     assert all(c.reference == "torch" for c in result.comparisons())
