@@ -11,7 +11,7 @@ import streamlit as st
 from core.demo import DEMO_MODEL, DEMO_STEPS, demo_step_states
 from core.errors import CoreError
 from core.jobs import JobRecord, JobState
-from core.overview import DemoSummary, ModelCard, demo_summary, model_cards
+from core.overview import CARD_ROW, DemoSummary, ModelCard, demo_summary, model_cards
 from ui.format import fmt_mib, fmt_ms, fmt_pct, format_duration, safe
 from ui.jobs import job_panel, state_icon
 from ui.page import page_setup, run_safely, show_error
@@ -189,8 +189,9 @@ def _model_card(card: ModelCard) -> None:
                 st.badge("trained", icon=":material/verified:", color="green")
             else:
                 st.badge("untrained: latency only", icon=":material/science:", color="orange")
-        shown = card.variants[:6]
-        for col, row in zip(st.columns(max(len(shown), 1)), shown, strict=False):
+        shown = card.featured()
+        cells = [col for start in range(0, len(shown), CARD_ROW) for col in st.columns(CARD_ROW)]
+        for col, row in zip(cells, shown, strict=False):
             size = (
                 fmt_mib(row.size_bytes)
                 if row.size_bytes

@@ -16,7 +16,18 @@ from core.results import BenchmarkResult, Comparison, EvaluationResult, load_ben
 from core.tradeoffs import TradeoffPoint, TradeoffSet, collect
 from core.workspace import Workspace
 
-__all__ = ["DemoSummary", "ModelCard", "VariantCard", "demo_summary", "model_cards"]
+__all__ = [
+    "CARD_ROW",
+    "CARD_VARIANTS",
+    "DemoSummary",
+    "ModelCard",
+    "VariantCard",
+    "demo_summary",
+    "model_cards",
+]
+
+CARD_VARIANTS = 8  # variants a Home card shows; the rest are on Trade-offs
+CARD_ROW = 4  # variants per row: wider rows cut figures short ("0.32 m…")
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,12 @@ class ModelCard:
     accuracy_note: str
     mixed_runs: bool = False
     unstable: tuple[str, ...] = ()
+
+    def featured(self) -> tuple[VariantCard, ...]:
+        """The variants a card shows: measured ones first, in their order, then the others, CARD_VARIANTS at most
+        (a calibration study adds a dozen unmeasured variants, which must not push the measured ones off)."""
+        ranked = sorted(self.variants, key=lambda r: r.latency_ms is None and r.top1 is None)
+        return tuple(ranked[:CARD_VARIANTS])
 
 
 def model_cards(workspace: Workspace) -> list[ModelCard]:

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 
 from core.catalog import variant_label
 from core.demo import DEMO_MODEL, DEMO_STEPS
 from core.jobs import JobState
 from core.jobs.store import JobStore
+from core.overview import CARD_ROW, CARD_VARIANTS
 from core.results import load_benchmarks
+from core.workspace import MANIFEST
 from tests.app.conftest import (
     LENET_VARIANTS,
     LITE0,
     LITE0_VARIANTS,
+    NOISE_INT8,
     assert_clean,
     open_page,
     save_typed_benchmark,
@@ -236,3 +241,35 @@ def test_a_model_link_with_markup_and_a_url_shows_as_plain_text(empty_ws):
     assert "http" not in toast  # bare URLs are not autolinked: the scheme is broken by an invisible joiner
     assert f"h{INVISIBLE_JOINER}ttps" in toast
     assert "evil\\.example" in toast
+
+
+def test_a_card_shows_measured_variants_first_four_to_a_row(own_copy):
+    """Many unmeasured variants (a study makes a dozen) neither push the measured ones off the card nor
+    squeeze the figures until they are cut short."""
+    source = own_copy.variant("lenet5-mnist", "fp16")
+    stored = json.loads((source.folder / MANIFEST).read_text())
+    manifest = {k: v for k, v in stored.items() if k != "files"}
+    for i in range(6):  # named so that they would come before the measured INT8 variants
+        with own_copy.write_variant("lenet5-mnist", f"a-copy-{i}", manifest) as folder:
+            for name in stored["files"]:
+                shutil.copyfile(source.folder / name, folder / name)
+    at = open_page(PAGE)
+    assert_clean(at)
+    assert len(own_copy.variants("lenet5-mnist")) + 1 > CARD_VARIANTS  # with the PyTorch reference
+    labels = [m.label for m in at.metric]
+    for variant in ("fp32", "int8", NOISE_INT8):  # measured: on the card although listed after the copies
+        assert any(lb.startswith((f"{variant_label(variant)} · ", f"{variant} · ")) for lb in labels), variant
+    copies = [lb for lb in labels if lb.startswith("a-copy-")]
+    assert len(copies) < 6
+    assert any("more variants: see Trade-offs" in c.value for c in at.caption)
+    widest = max(_column_rows(at.main), default=0)
+    assert 1 < widest <= CARD_ROW  # no row of figures wider than CARD_ROW columns
+
+
+def _column_rows(block) -> list[int]:
+    """The number of columns in every row (st.columns call) under `block`."""
+    children = list(getattr(block, "children", {}).values())
+    rows = [sum(type(c).__name__ == "Column" for c in children)]
+    for child in children:
+        rows += _column_rows(child)
+    return rows
