@@ -178,6 +178,10 @@ class _Naming:
 
     def name(self, saved: str, fingerprint: str) -> str | None:
         """The current name of what a result measured, or None if that version is gone."""
+        renamed = self.aliases.get(saved)
+        for name in (saved, renamed):  # under its name, or the one a rename gave it (twins may share files)
+            if fingerprint and name and self.current.get(name) == fingerprint:
+                return name
         if fingerprint and fingerprint in self.by_fingerprint:
             return self.by_fingerprint[fingerprint]
         if (

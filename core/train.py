@@ -1037,8 +1037,13 @@ def training_figure(history: TrainingHistory):
             "x": 0.01,
             "subtitle": {"text": html.escape(subtitle)},
         },
-        height=380,
-        margin={"l": 60, "r": 30, "t": 100, "b": 50},
-        legend={"orientation": "h", "y": -0.2},
+        height=410,
+        margin={"l": 60, "r": 30, "t": 100, "b": 80},
+        legend={
+            "orientation": "h",
+            "y": -0.25,
+            "yanchor": "top",
+            "x": 0,
+        },  # below the axis titles, not on them
     )
     return fig

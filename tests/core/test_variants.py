@@ -381,6 +381,30 @@ def test_two_int8_variants_coexist_and_deleting_one_leaves_the_rest(lenet_ws):
     assert any("no such variant on disk" in note for note in gone.notes)
 
 
+def test_results_stay_with_their_variant_when_another_holds_identical_files(lenet_ws, tmp_path):
+    """A calibration study's int8-mnist-300 can be byte for byte the int8 made earlier with the same recipe:
+    int8's benchmark stays int8's, and the twin gets no figure it was not measured for."""
+    skip = shutil.ignore_patterns("jobs.sqlite*", "results", "ov_cache")
+    shutil.copytree(lenet_ws.root, tmp_path / "ws", ignore=skip)
+    ws = Workspace(tmp_path / "ws")
+    source = ws.require_variant(MODEL, "int8")
+    stored = json.loads((source.folder / MANIFEST).read_text())
+    with ws.write_variant(MODEL, "int8-twin", {k: v for k, v in stored.items() if k != "files"}) as folder:
+        for name in stored["files"]:
+            shutil.copyfile(source.folder / name, folder / name)
+    assert ws.require_variant(MODEL, "int8-twin").fingerprint == source.fingerprint
+    bench = run_benchmark(
+        BenchmarkConfig(MODEL, variants=("fp32", "int8"), seconds=0.2, rounds=2), workspace=ws
+    )
+    points = {p.variant: p for p in collect_points(ws, model_ids=[MODEL])}
+    assert points["int8"].latency_ms == bench.run("int8").median_ms
+    assert "int8-twin" not in points or points["int8-twin"].latency_ms is None
+    # a rename still carries results along: the twin renamed keeps none, int8 renamed keeps its own
+    ws.rename_variant(MODEL, "int8", "int8-digits")
+    points = {p.variant: p for p in collect_points(ws, model_ids=[MODEL])}
+    assert points["int8-digits"].latency_ms == bench.run("int8").median_ms
+
+
 # ONNX Runtime -----------------------------------------------------------------------------------------
 
 
