@@ -509,6 +509,13 @@ def _model_card(model_id: str, spec) -> None:
         fp32 = next((v for v in stored if v.id == "fp32"), None)
         for variant in stored:
             _variant_row(variant, fp32)
+        for name, why in workspace().damaged_variants(model_id):
+            st.warning(
+                f"**{safe(name)}** is damaged and left out: its {safe(why)}. Make it again (convert or quantize "
+                f"with the same name), or delete it with `python -m core variants delete`; its folder moves to "
+                "history.",
+                icon=":material/broken_image:",
+            )
         if stored and not any(v.format.value == "int8" for v in stored):
             st.page_link(
                 "app_pages/quantize.py", label="Make an INT8 variant on Quantize", icon=":material/compress:"

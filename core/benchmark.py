@@ -45,6 +45,9 @@ MIN_ITERATIONS = 30  # per variant over the whole run, PyTorch included
 MAX_SAMPLES = 2000
 PROGRESS_INTERVAL = 0.25
 DEFAULT_ROUNDS = 5
+MAX_BATCH = 256  # a larger batch of a real model needs many GB for its activations alone
+MAX_SECONDS = 3600.0  # per variant
+MAX_STREAMS = 64
 
 
 @dataclass(frozen=True)
@@ -73,14 +76,14 @@ class BenchmarkConfig:
         """Refuse options that cannot give a meaningful measurement, before anything runs."""
         parse_option(Hint, self.hint, "hint")
         parse_option(ExecutionPrecision, self.execution, "execution precision")
-        if self.batch < 1:
-            msg = f"batch must be at least 1, not {self.batch}"
+        if not 1 <= self.batch <= MAX_BATCH:
+            msg = f"batch must be between 1 and {MAX_BATCH}, not {self.batch}; 1 measures latency, 4-32 throughput"
             raise InputError(msg)
-        if not self.seconds > 0:
-            msg = f"seconds must be positive, not {self.seconds}; 10 s per variant is usual"
+        if not 0 < self.seconds <= MAX_SECONDS:  # also refuses nan and inf
+            msg = f"seconds must be more than 0 and at most {MAX_SECONDS}, not {self.seconds}; 10 s per variant is usual"
             raise InputError(msg)
-        if self.streams is not None and self.streams < 1:
-            msg = f"streams must be at least 1, not {self.streams}; leave it empty for the hint's choice"
+        if self.streams is not None and not 1 <= self.streams <= MAX_STREAMS:
+            msg = f"streams must be between 1 and {MAX_STREAMS}, not {self.streams}; leave it empty for the hint's choice"
             raise InputError(msg)
         if self.threads is not None and self.threads < 1:
             msg = f"threads must be at least 1, not {self.threads}; leave it empty for all cores"
@@ -329,6 +332,10 @@ def run_grid(
     if not batches or not streams:
         msg = "a grid needs at least one batch size and one streams value"
         raise InputError(msg)
+    for b in batches:
+        replace(config, batch=b).check()
+    for s in streams:
+        replace(config, streams=s).check()
     config.check()
     spec = get_model(config.model_id, workspace)
     variants, skipped = resolve_variants(spec, workspace, config.variants, skip_missing_reference=True)

@@ -71,6 +71,16 @@ def _percent(value: float | None, what: str) -> float | None:
     return value / 100
 
 
+def _warn_damaged(found: list[tuple[str, str, str]]) -> None:
+    """Variant folders whose manifest cannot be read, on stderr: named, never silently left out."""
+    for model_id, name, why in found:
+        print(
+            f"warning: {model_id} {name} is damaged and left out: its {why}; make it again or delete it "
+            f"(`python -m core variants delete --model {model_id} --variant {name} --yes`)",
+            file=sys.stderr,
+        )
+
+
 def cmd_models(args, ws: Workspace):
     from core.registry import list_models
     from core.variants import model_variants
@@ -90,8 +100,10 @@ def cmd_models(args, ws: Workspace):
                 "trained": spec.trained,
                 "weights": spec.weights,
                 "published_top1": spec.published_top1,
+                "damaged": [{"variant": name, "why": why} for name, why in ws.damaged_variants(spec.id)],
             }
         )
+    _warn_damaged([(r["id"], d["variant"], d["why"]) for r in rows for d in r["damaged"]])
     if args.json:
         return rows
     width = max(len(r["id"]) for r in rows)
@@ -143,6 +155,7 @@ def cmd_variants(args, ws: Workspace):
         print(f"{spec.id}: {args.variant} moved to history; every other variant is untouched")
         return None
     variants = model_variants(spec, ws)
+    _warn_damaged([(spec.id, name, why) for name, why in ws.damaged_variants(spec.id)])
     if args.json:
         return [v.describe() for v in variants]
     for v in variants:

@@ -309,7 +309,7 @@ def _user_spec(workspace: Workspace, model_id: str) -> ModelSpec | None:
         return None
     try:
         return ModelSpec.from_dict(json.loads(path.read_text()))
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
 
 

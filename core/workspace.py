@@ -317,22 +317,60 @@ class Workspace:
     def require_variant(self, model_id: str, variant_id: str) -> Variant:
         found = self.variant(model_id, variant_id)
         if found is None:
+            folder = self.model_dir(model_id) / variant_id
+            damaged = self.damaged_manifest(folder)
+            if damaged is not None:
+                msg = (
+                    f"the {variant_id} variant of {model_id} cannot be used: its {folder / MANIFEST} {damaged}; "
+                    f"make it again (convert or quantize with the same name; the damaged folder moves to history)"
+                )
+                raise ModelNotFoundError(msg)
             raise ModelNotFoundError(
                 missing_variant_message(model_id, variant_id, [v.id for v in self.variants(model_id)])
             )
+        return found
+
+    def damaged_variants(self, model_id: str) -> list[tuple[str, str]]:
+        """(folder name, why) of each variant folder whose manifest cannot be read: listed, never hidden."""
+        folder = self.model_dir(model_id)
+        if not folder.is_dir():
+            return []
+        found = []
+        for entry in sorted(folder.iterdir()):
+            if entry.is_dir() and entry.name not in _NOT_VARIANTS and not entry.name.startswith("."):
+                why = self.damaged_manifest(entry)
+                if why is not None:
+                    found.append((entry.name, f"{MANIFEST} {why}"))
         return found
 
     def _read_variant(self, model_id: str, folder: Path) -> Variant | None:
         path = folder / MANIFEST
         if not path.is_file():
             return None
+        if self.damaged_manifest(folder) is not None:
+            return None
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        return variant_from_manifest(model_id, folder, manifest)
+
+    @staticmethod
+    def damaged_manifest(folder: Path) -> str | None:
+        """Why a variant folder's manifest cannot be used (None when it can, or when there is none)."""
+        path = folder / MANIFEST
+        if not path.is_file():
+            return None
         try:
             manifest = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            return None
+        except UnicodeDecodeError:
+            return "is not UTF-8 text"
+        except json.JSONDecodeError as exc:
+            return f"is not valid JSON (line {exc.lineno}: {exc.msg})"
+        except RecursionError:
+            return "is nested too deeply to read"
+        except OSError as exc:
+            return f"cannot be read ({exc.strerror})"
         if not isinstance(manifest, dict):
-            return None
-        return variant_from_manifest(model_id, folder, manifest)
+            return f"holds a JSON {type(manifest).__name__}, not a manifest object"
+        return None
 
     def variant_aliases(self, model_id: str) -> dict[str, str]:
         """Old names of renamed variants -> their current names, so older results still find them."""
@@ -496,6 +534,10 @@ class Workspace:
                 raise ModelNotFoundError(msg)
             if target.exists():
                 msg = f"{model_id} already has a variant named {new!r}; choose another name"
+                raise InputError(msg)
+            damaged = self.damaged_manifest(source)
+            if damaged is not None:
+                msg = f"the {old} variant of {model_id} cannot be renamed: its {MANIFEST} {damaged}; delete it or make it again"
                 raise InputError(msg)
             manifest = json.loads((source / MANIFEST).read_text(encoding="utf-8"))
             found = variant_from_manifest(model_id, source, manifest)
@@ -676,6 +718,8 @@ def _read_result(path: Path) -> dict | str:
         data = "is not UTF-8 text"
     except json.JSONDecodeError as exc:
         data = f"is not valid JSON (line {exc.lineno}: {exc.msg})"
+    except RecursionError:
+        data = "is nested too deeply to read"
     except OSError as exc:
         data = f"cannot be read ({exc.strerror})"
     else:

@@ -9,6 +9,7 @@ as a DAMAGED job that can be removed, instead of stopping every listing.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sqlite3
 import time
@@ -57,6 +58,13 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, created);
 """
 
+# every column but `after` (added to older tables below); a table without them is not this app's job table
+_COLUMNS = frozenset(re.findall(r"^    (\w+) (?:TEXT|REAL|INTEGER)", _SCHEMA, re.M)) - {"after"}
+
+
+class _ForeignTable(sqlite3.DatabaseError):
+    """A readable database whose `jobs` table is not this app's: as unusable as a damaged file."""
+
 
 def _to_sql(name: str, value: Any) -> Any:
     if name in ("config", "result"):
@@ -77,7 +85,7 @@ def _json_object(data: dict, key: str, what: str, *, optional: bool = False) -> 
         return None
     try:
         value = json.loads(text)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         msg = f"its {what} are not valid JSON ({exc})"
         raise ValueError(msg) from None
     if not isinstance(value, dict):
@@ -128,7 +136,7 @@ class JobStore:
         try:
             self._create()
         except sqlite3.Error as exc:
-            if _sqlite_code(exc) not in _DAMAGED_CODES:
+            if _sqlite_code(exc) not in _DAMAGED_CODES and not isinstance(exc, _ForeignTable):
                 raise self._error(exc) from exc
             self._move_aside(exc)
             self._create()
@@ -136,10 +144,16 @@ class JobStore:
     def _create(self) -> None:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
             columns = {row["name"] for row in db.execute("PRAGMA table_info(jobs)")}
-            if "after" not in columns:  # a workspace made before jobs could wait for each other
+            missing = _COLUMNS - columns if columns else set()  # no table yet: made below
+            if missing:
+                msg = (
+                    f"its jobs table has no column {', '.join(sorted(missing))}: it was not made by this app"
+                )
+                raise _ForeignTable(msg)
+            if columns and "after" not in columns:  # a workspace made before jobs could wait for each other
                 db.execute("ALTER TABLE jobs ADD COLUMN after TEXT")
+            db.executescript(_SCHEMA)
             db.execute("SELECT count(*) FROM jobs").fetchone()
 
     def _move_aside(self, exc: BaseException) -> None:

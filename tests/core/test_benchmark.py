@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from core.backends import clear_cache
-from core.benchmark import BenchmarkConfig, run_benchmark
+from core.benchmark import BenchmarkConfig, run_benchmark, run_grid
 from core.convert import ConvertConfig, convert_model
 from core.errors import InputError, ModelNotFoundError
 from core.imports import ImportConfig, import_model
@@ -194,6 +194,34 @@ def test_missing_artifact_and_bad_options_fail_before_timing(tmp_path, workspace
         run_benchmark(BenchmarkConfig("lenet5-mnist", precisions=("torch", "int8")), workspace=empty)
     with pytest.raises(InputError, match="hint"):
         run_benchmark(BenchmarkConfig("lenet5-mnist", hint="fast"), workspace=workspace)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [
+        ("seconds", float("inf"), "seconds must be more than 0 and at most 3600"),
+        ("seconds", float("nan"), "seconds must be more than 0"),
+        ("seconds", 0.0, "seconds must be more than 0"),
+        ("batch", 1_000_000, "batch must be between 1 and 256"),
+        ("batch", 0, "batch must be between 1 and 256"),
+        ("streams", 10_000, "streams must be between 1 and 64"),
+        ("rounds", 0, "rounds must be between 1 and 50"),
+    ],
+)
+def test_options_out_of_range_are_refused_before_anything_runs(option, value, says):
+    """An infinite run or a batch that needs gigabytes is refused, not started."""
+    with pytest.raises(InputError, match=says):
+        BenchmarkConfig("lenet5-mnist", **{option: value}).check()
+
+
+def test_a_grid_checks_every_batch_and_streams_value(workspace):
+    with pytest.raises(InputError, match="batch must be between"):
+        run_grid(
+            BenchmarkConfig("lenet5-mnist", precisions=("fp32",)),
+            workspace=workspace,
+            batches=[1, 100_000],
+            streams=[1],
+        )
 
 
 class _Disturbed:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import DiskFullError
+from core.errors import CoreError, DiskFullError
 from core.jobs import JobService, JobState
 from core.jobs.executors import INTERRUPTED_MESSAGE
 from core.jobs.service import worker_alive
@@ -131,6 +131,46 @@ def test_a_corrupt_job_table_is_moved_aside_and_a_fresh_one_started(workspace):
     assert snapshot(workspace.root / "results") == before["results"]
 
 
+def test_a_database_with_another_jobs_table_is_moved_aside_too(workspace):
+    with sqlite3.connect(workspace.jobs_db) as db:
+        db.execute("CREATE TABLE jobs (id INTEGER)")
+    service = JobService(workspace, poll_seconds=0.05)
+    try:
+        [notice] = service.notices
+        assert "it was not made by this app" in notice
+        assert "moved aside to jobs.sqlite.damaged-" in notice
+        job = service.submit("test-count", {"steps": 1}, title="after the repair")
+        assert service.wait(job.id).state == JobState.SUCCEEDED
+    finally:
+        service.shutdown()
+
+
+def test_deeply_nested_json_is_a_damaged_file_not_a_crash(workspace):
+    """'[' * 100,000 makes json.loads raise RecursionError: every reader names the file and goes on."""
+    add_variant(workspace, "m", "good", "kept")
+    add_variant(workspace, "m", "deep", "lost")
+    deep = "[" * 100_000
+    (workspace.model_dir("m") / "deep" / MANIFEST).write_text(deep)
+    (workspace.root / "results" / "benchmark").mkdir(parents=True, exist_ok=True)
+    (workspace.root / "results" / "benchmark" / "20260101T000000000000Z-deep.json").write_text(deep)
+    assert [v.id for v in workspace.variants("m")] == ["good"]
+    assert workspace.damaged_variants("m") == [("deep", f"{MANIFEST} is nested too deeply to read")]
+    with pytest.raises(CoreError, match="the deep variant of m cannot be used: its .*nested too deeply"):
+        workspace.require_variant("m", "deep")
+    reasons = {d.path.name: d.reason for d in collect(workspace).damaged}
+    assert "nested too deeply" in reasons["20260101T000000000000Z-deep.json"]
+    build_report(workspace)  # no exception
+    add_variant(workspace, "lenet5-mnist", "deep", "lost")  # a model the CLI lists
+    (workspace.model_dir("lenet5-mnist") / "deep" / MANIFEST).write_text(deep)
+    found = python("import sys; from core.cli import main; sys.exit(main(sys.argv[1:]))",
+                   "models", "--workspace", str(workspace.root))  # fmt: skip
+    assert found.returncode == 0, found.stderr
+    assert (
+        "warning: lenet5-mnist deep is damaged and left out: its manifest.json is nested too deeply"
+        in found.stderr
+    )
+
+
 def test_unreadable_job_rows_show_as_damaged_never_run_and_can_be_deleted(workspace):
     store = JobStore(workspace.jobs_db)
     bad_settings = store.create("test-count", {"steps": 1}, title="bad settings")
@@ -230,7 +270,7 @@ def test_a_job_is_refused_before_queuing_when_the_disk_is_short(workspace, servi
 _FULL_DISK_WRITES = """
     import json, resource, signal, sys
     from pathlib import Path
-    from core.errors import DiskFullError
+    from core.errors import CoreError, DiskFullError
     from core.workspace import Workspace, write_json
 
     ws = Workspace(sys.argv[1])
@@ -273,7 +313,7 @@ _FULL_DISK_CONVERT = """
     import resource, signal, sys
     import openvino, torch  # loaded before the limit, as a worker would have them
     from core.convert import ConvertConfig, convert_model
-    from core.errors import DiskFullError
+    from core.errors import CoreError, DiskFullError
     from core.workspace import Workspace
 
     ws = Workspace(sys.argv[1])
