@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -61,12 +62,12 @@ def _variants(args, default: list[str]) -> list[str]:
     return list(dict.fromkeys(chosen)) or default
 
 
-def _percent(value: float | None, what: str) -> float | None:
+def _percent(value: float | None, what: str, example: str = "70 for 70 %") -> float | None:
     """A percentage from the command line as a fraction; refuses values outside 0-100."""
     if value is None:
         return None
-    if not 0 <= value <= 100:
-        msg = f"{what} is in percent (0-100), not {value:g}; e.g. 70 for 70 %"
+    if not 0 <= value <= 100:  # also refuses nan
+        msg = f"{what} is in percent (0-100), not {value:g}; e.g. {example}"
         raise InputError(msg)
     return value / 100
 
@@ -229,7 +230,7 @@ def cmd_import(args, ws: Workspace):
 def cmd_quantize(args, ws: Workspace):
     from core.quantize import QuantizeConfig, quantize_model
 
-    max_drop = _percent(args.max_drop, "--max-drop")
+    max_drop = _percent(args.max_drop, "--max-drop", "1 for a drop of at most 1 point")
     config = QuantizeConfig(
         model_id=args.model,
         calibration=args.calibration,
@@ -258,9 +259,13 @@ def cmd_quantize(args, ws: Workspace):
 def _split_variants_and_images(args) -> None:
     """`--variant torch fp32 IMAGE...` is a documented form: hand words that are files to the images."""
     words = _words(args.variant) + _words(args.precision)
-    args.variant = [w for w in words if not Path(w).suffix or w in VARIANT_NAMES]
+
+    def is_image(word: str) -> bool:  # a path (even a folder, refused by name later), not a variant name
+        return word not in VARIANT_NAMES and (bool(Path(word).suffix) or Path(word).exists())
+
+    args.variant = [w for w in words if not is_image(w)]
     args.precision = []
-    args.images = [w for w in words if Path(w).suffix and w not in VARIANT_NAMES] + list(args.images)
+    args.images = [w for w in words if is_image(w)] + list(args.images)
     if not args.images:
         msg = "no image given; name one or more image files after the options"
         raise InputError(msg)
@@ -270,6 +275,9 @@ def cmd_classify(args, ws: Workspace):
     from core.data import load_dataset, open_image
     from core.inference import classify_images
 
+    if args.limit is not None and args.limit < 1:
+        msg = f"--limit is how many images of the set to classify (1 or more), not {args.limit}"
+        raise InputError(msg)
     if args.dataset:
         words = _words(args.variant) + _words(args.precision)
         args.variant, args.precision, args.images = words, [], list(args.images)
@@ -345,19 +353,39 @@ def cmd_report(args, ws: Workspace):
     from core.tradeoffs import collect_points
 
     out = Path(args.out)
-    if out.suffix.lower() == ".csv":
-        out.write_text(points_csv(collect_points(ws)))
-    elif out.suffix.lower() == ".json":
-        out.write_text(results_json(ws))
+    kind = out.suffix.lower()
+    if out.is_dir() or not out.parent.is_dir():
+        msg = f"--out {out}: {'that is a folder' if out.is_dir() else 'its folder does not exist'}; give a file path"
+        raise InputError(msg)
+    if kind not in (".html", ".htm", ".csv", ".json"):
+        msg = f"--out {out.name} names no report kind; end it in .html (the report), .csv (points) or .json (results)"
+        raise InputError(msg)
+    if not (math.isfinite(args.within) and args.within >= 0):
+        msg = f"--within is points below the best (0 or more), not {args.within:g}"
+        raise InputError(msg)
+    if args.max_latency is not None and not (math.isfinite(args.max_latency) and args.max_latency > 0):
+        msg = f"--max-latency is a budget in ms (more than 0), not {args.max_latency:g}"
+        raise InputError(msg)
+    if kind == ".csv":
+        text = points_csv(collect_points(ws))
+    elif kind == ".json":
+        text = results_json(ws)
     else:
-        out.write_text(
-            build_report(
-                ws,
-                min_top1=_percent(args.min_top1, "--min-top1"),
-                max_latency_ms=args.max_latency,
-                within_points=args.within,
-            )
+        text = build_report(
+            ws,
+            min_top1=_percent(args.min_top1, "--min-top1"),
+            max_latency_ms=args.max_latency,
+            within_points=args.within,
         )
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        msg = f"cannot write {out}: {exc.strerror}; choose another path"
+        raise InputError(msg) from None
+    from core.tradeoffs import collect
+
+    for damaged in collect(ws).damaged:  # named in the report too; said here so a script's log shows it
+        print(f"warning: skipped {damaged.path.name}: {damaged.reason}", file=sys.stderr)
     if args.json:
         return {"path": str(out.resolve()), "bytes": out.stat().st_size}
     print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KiB)")

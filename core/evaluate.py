@@ -215,6 +215,13 @@ def evaluate_model(
     if total == 0:
         msg = f"{images.name} holds no images; choose a set with at least one image"
         raise DatasetError(msg)
+    if not images.labelled and len(variants) < 2:
+        msg = (
+            f"{images.name} has no labels, so there is no accuracy to measure, and one variant has nothing to "
+            "agree with: give a labelled set (a folder per class, or a CSV of file,label rows) or choose two or "
+            "more variants to measure how often they agree"
+        )
+        raise DatasetError(msg)
     names = class_names(spec)
     labels = images.label_indices(names) if images.labelled else None
     report(progress, "loading the models", 0, len(variants))

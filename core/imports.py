@@ -188,7 +188,7 @@ def import_model(config: ImportConfig, *, workspace: Workspace) -> ModelSpec:
             binary = _check_file(next(f for f in files if f.suffix.lower() == ".bin"), (".bin",))
             shutil.copyfile(xml, staging / "model.xml")
             shutil.copyfile(binary, staging / "model.bin")
-            shape = _check_ir(staging / "model.xml")
+            shape = _check_ir(staging / "model.xml", shown=f"{xml.name} and {binary.name}")
             spec = _spec_for_file(config, "ir", shape, "source/model.xml")
         else:
             names = ", ".join(f.name for f in files) or "nothing"
@@ -202,15 +202,39 @@ def import_model(config: ImportConfig, *, workspace: Workspace) -> ModelSpec:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _check_ir(xml: Path) -> tuple[int, ...]:
+def _ov_reason(exc: BaseException) -> str:
+    """OpenVINO's own reason in one line, without its source locations and check expressions."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    useful = [
+        line for line in lines
+        if not line.startswith(("Exception from ", "Check '", "[ ", "File ")) and "src/" not in line
+    ]  # fmt: skip
+    reason = (useful or lines or [type(exc).__name__])[-1]
+    return reason if len(reason) <= 200 else reason[:197] + "..."
+
+
+def _check_ir(xml: Path, *, shown: str | None = None) -> tuple[int, ...]:
+    from xml.etree import ElementTree
+
     from core.runtime import get_core
 
+    shown = shown or f"{xml.name} and its .bin"
+    try:  # before OpenVINO, which would try every frontend on a broken file and log their complaints
+        root = ElementTree.parse(xml).getroot()  # noqa: S314 - expat refuses external entities and entity bombs
+    except ElementTree.ParseError as exc:
+        msg = f"{shown} are not an OpenVINO IR: the .xml is not well-formed XML ({exc}); upload the pair ov.save_model wrote"
+        raise ModelFileError(msg) from None
+    if root.tag != "net":
+        msg = (
+            f"{shown} are not an OpenVINO IR: the .xml's root element is <{root.tag[:40]}>, an IR's is <net>"
+        )
+        raise ModelFileError(msg)
     try:
         model = get_core().read_model(xml)
     except Exception as exc:
         msg = (
-            f"{xml.name} and its .bin are not a readable OpenVINO IR ({exc}); "
-            "upload the pair that ov.save_model wrote"
+            f"{shown} are not a readable OpenVINO IR ({_ov_reason(exc)}); "
+            "upload the .xml and .bin pair that ov.save_model wrote, unchanged"
         )
         raise ModelFileError(msg) from exc
     if len(model.inputs) != 1:

@@ -89,6 +89,9 @@ def classify_images(
     if not variants:
         msg = "no variant chosen; choose torch, fp32, fp16, int8 or another variant of the model"
         raise InputError(msg)
+    if top_k < 1:
+        msg = f"top must be 1 or more classes, not {top_k}"
+        raise InputError(msg)
     spec = get_model(model_id, workspace)
     names = class_names(spec)
     chosen, _ = resolve_variants(spec, workspace, variants)

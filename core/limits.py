@@ -5,7 +5,9 @@ user sees at it. The README's "Limits" section and the in-app help are written f
 
 from __future__ import annotations
 
+import math
 import os
+import sys
 from dataclasses import dataclass
 
 __all__ = ["LIMITS", "Limit", "limit_rows", "value"]
@@ -129,16 +131,30 @@ LIMITS: dict[str, Limit] = {
 }
 
 
+_WARNED: set[str] = set()
+
+
 def value(key: str) -> float:
-    """The limit in effect: its setting when that is a positive number, else the default."""
+    """The limit in effect: its setting when that is a positive finite number, else the default (with a
+    warning on stderr, once per process, naming the setting and the value it ignored)."""
     limit = LIMITS[key]
     env = limit.setting.split(" and ")[-1].strip("`")
     raw = os.environ.get(env)
+    if raw is None:
+        return limit.default
     try:
-        parsed = float(raw) if raw is not None else None
+        parsed = float(raw)
     except ValueError:
-        parsed = None
-    return parsed if parsed is not None and parsed > 0 else limit.default
+        parsed = math.nan
+    if math.isfinite(parsed) and parsed > 0:
+        return parsed
+    if env not in _WARNED:
+        _WARNED.add(env)
+        print(
+            f"warning: {env}={raw!r} is not a positive number; using the default {limit.default_text}",
+            file=sys.stderr,
+        )
+    return limit.default
 
 
 def limit_rows() -> list[dict]:

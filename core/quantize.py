@@ -11,6 +11,7 @@ statistics phase's progress, later phases are reported by name.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -72,6 +73,21 @@ class QuantizeConfig:
             raise InputError(msg)
         if self.name is not None:
             check_new_variant_id(self.name)
+        for entry in self.ignored_scope:
+            if entry.startswith("re:"):
+                try:
+                    re.compile(entry[3:])
+                except re.error as exc:
+                    msg = f"ignored scope {entry!r} is not a valid regular expression ({exc}); fix the pattern after 're:'"
+                    raise InputError(msg) from None
+            elif not entry.strip() or entry == "type:":
+                msg = "an ignored scope entry is empty; give a node name, re:<pattern> or type:<OpType>"
+                raise InputError(msg)
+        if self.validation_size is not None and self.validation_size < 1:
+            msg = (
+                f"validation size must be at least 1 image, not {self.validation_size}; leave it out for 1000"
+            )
+            raise InputError(msg)
         if self.max_drop is not None:
             if backend == Backend.ONNXRUNTIME:
                 msg = "accuracy control is NNCF's (OpenVINO); ONNX Runtime quantizes without it: leave max drop empty"
@@ -196,6 +212,9 @@ def _signature(variant: Variant) -> dict:
         "method": recipe.method.value,
         "parent_sha": recipe.settings.get("parent_sha256"),
         "calibration": (recipe.calibration or {}).get("fingerprint"),
+        "calibration_name": (recipe.calibration or {}).get(
+            "name"
+        ),  # the same images from another set: not the same recipe
         "count": (recipe.calibration or {}).get("size"),
         "settings": {k: v for k, v in recipe.settings.items() if k != "parent_sha256"},
     }
@@ -262,6 +281,7 @@ def quantize_model(
         "method": method.value,
         "parent_sha": parent.fingerprint,
         "calibration": calib_info["fingerprint"],
+        "calibration_name": calib_info.get("name"),
         "count": total,
         "settings": {k: v for k, v in settings.items() if k != "parent_sha256"},
     }
@@ -378,11 +398,11 @@ def _nncf(config: QuantizeConfig, spec: ModelSpec, parent: Variant, samples, wor
                 config, spec, model, dataset, common, workspace, progress
             )
     except nncf.ValidationError as exc:
-        msg = f"NNCF refused the settings: {exc}; check the ignored scope names"
+        msg = f"NNCF refused the settings: {' '.join(str(exc).split())}; check the ignored scope names"
         raise InputError(msg) from exc
     except RuntimeError as exc:
         if "ignored" in str(exc).lower():
-            msg = f"ignored scope does not match the model: {exc}"
+            msg = f"ignored scope does not match the model: {' '.join(str(exc).split())}"
             raise InputError(msg) from exc
         raise
     layers = sum(1 for op in quantized.get_ordered_ops() if op.get_type_name() == "FakeQuantize")

@@ -745,6 +745,10 @@ class EvaluationResult:
             ci = f"{s.top1_ci95[0]:.1%}-{s.top1_ci95[1]:.1%}" if s.top1_ci95 else "-"
             top5 = f"{s.top5:.1%}" if s.top5 is not None else "-"
             lines.append(f"{s.variant:<18}{top1:>8}{ci:>17}{top5:>8}{s.ms_per_image:>9.2f}")
+        if not self.labelled:
+            lines.append(
+                "(no labels in this set: top-1 and top-5 need them; agreement between variants does not)"
+            )
         if self.agreement_detail:
             lines.append("")
             for a in self.agreement_detail.values():

@@ -122,8 +122,8 @@ class ImageSet:
             shown = "; ".join(unknown[:5]) + (f"; and {len(unknown) - 5} more" if len(unknown) > 5 else "")
             msg = (
                 f"{self.name}: {len(unknown)} label(s) do not match the model's {len(class_names)} classes "
-                f"({shown}); write each label as a class index 0-{len(class_names) - 1}, a class name"
-                f"{' or an ImageNet WordNet id like n02123045' if len(class_names) == 1000 else ''}"
+                f"({shown}); write each label as a class index 0-{len(class_names) - 1}"
+                f"{', a class name or an ImageNet WordNet id like n02123045' if len(class_names) == 1000 else ' or a class name'}"
             )
             raise DatasetError(msg)
         return indices

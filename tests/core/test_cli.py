@@ -308,3 +308,67 @@ def test_variants_command_lists_renames_and_deletes_one_variant(capfd, cli_lenet
     assert deleted == {"model_id": "lenet5-mnist", "deleted": "fp16"}
     assert [v.id for v in ws.variants("lenet5-mnist")] == ["fp32", "int8-digits"]
     assert file_hashes(ws.model_dir("lenet5-mnist") / "fp32") == fp32_files
+
+
+def _make_ir_pair(folder, xml_text: str):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "m.xml").write_text(xml_text)
+    (folder / "m.bin").write_bytes(b"\0" * 16)
+    return [str(folder / "m.xml"), str(folder / "m.bin")]
+
+
+# hostile values found by the second round of the hardening review: each is refused with exit 2 and one line
+# that names what was wrong (before, each was a crash, a hang, a silent default or a wrong answer)
+HOSTILE = [
+    (["benchmark", "--model", "lenet5-mnist", "--variant", "fp32", "--seconds", "inf"], "seconds must be more than 0"),
+    (["benchmark", "--model", "lenet5-mnist", "--variant", "fp32", "--batch", "1000000"], "batch must be between 1 and"),
+    (["quantize", "--model", "lenet5-mnist", "--calibration", "builtin:mnist", "--ignore", "re:("],
+     "is not a valid regular expression"),
+    (["quantize", "--model", "lenet5-mnist", "--calibration", "builtin:mnist", "--max-drop", "1",
+      "--validation", "builtin:mnist", "--validation-size", "0"], "validation size must be at least 1"),
+    (["report", "--out", "{tmp}"], "that is a folder"),
+    (["report", "--out", "{tmp}/missing/r.html"], "its folder does not exist"),
+    (["report", "--out", "{tmp}/r.pdf"], "names no report kind"),
+    (["report", "--out", "{tmp}/r.html", "--within", "-1"], "--within is points below the best"),
+    (["report", "--out", "{tmp}/r.html", "--max-latency", "nan"], "--max-latency is a budget in ms"),
+    (["classify", "--model", "lenet5-mnist", "--dataset", "builtin:mnist", "--limit", "0"], "--limit is how many"),
+    (["classify", "--model", "lenet5-mnist", "--variant", "fp32", "--top", "-3", "{tmp}/digit.png"],
+     "top must be 1 or more"),
+    (["classify", "--model", "lenet5-mnist", "--variant", "fp32", "{tmp}"], "is not a file"),
+    (["import", "{ir_broken}", "--name", "broken-ir", "--preprocess", "mnist", "--labels", "mnist"],
+     "the .xml is not well-formed XML"),
+    (["import", "{ir_other}", "--name", "other-ir", "--preprocess", "mnist", "--labels", "mnist"],
+     "an IR's is <net>"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("args", "says"), HOSTILE, ids=[" ".join(a[:1] + a[3:5]) for a, _ in HOSTILE])
+def test_hostile_option_values_are_refused_in_one_line(capfd, cli_lenet, tmp_path, args, says):
+    Image.new("L", (28, 28)).save(tmp_path / "digit.png")
+    fill = {"tmp": str(tmp_path)}
+    words = []
+    for word in args:
+        if word == "{ir_broken}":
+            words += _make_ir_pair(tmp_path / "broken", "<net")
+        elif word == "{ir_other}":
+            words += _make_ir_pair(tmp_path / "other", "<html><body>not a model</body></html>")
+        else:
+            words.append(word.format(**fill))
+    assert main([*words, "--workspace", str(cli_lenet.root)]) == 2
+    out, err = capfd.readouterr()
+    assert says in err
+    assert err.startswith("error: ")
+    assert err.count("\n") == 1, err  # one line
+    assert "Traceback" not in err
+    assert not (tmp_path / "r.pdf").exists()
+
+
+def test_an_unusable_limit_setting_falls_back_to_its_default_and_says_so(monkeypatch, capsys):
+    from core import limits
+
+    monkeypatch.setenv("OVDASH_MAX_IMAGE_PIXELS", "1e999")
+    monkeypatch.setattr(limits, "_WARNED", set())
+    assert limits.value("image_pixels") == limits.LIMITS["image_pixels"].default
+    assert "OVDASH_MAX_IMAGE_PIXELS='1e999' is not a positive number" in capsys.readouterr().err
+    monkeypatch.setenv("OVDASH_MAX_IMAGE_PIXELS", "1000")
+    assert limits.value("image_pixels") == 1000

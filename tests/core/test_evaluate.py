@@ -10,7 +10,7 @@ import pytest
 
 from core.backends import RunOptions, prepare
 from core.data import load_dataset
-from core.errors import ModelNotFoundError, UntrainedModelError
+from core.errors import DatasetError, ModelNotFoundError, UntrainedModelError
 from core.evaluate import EvaluateConfig, evaluate_model, wilson_interval
 from core.imports import ImportConfig, import_model
 from core.jobs import run_job_here
@@ -165,6 +165,11 @@ def test_unlabelled_set_gives_agreement_only(workspace, lenet_fp):
     assert all(row["top1"] is None and row["top1_ci95"] is None for row in data["results"])
     assert 0 <= data["agreement"]["fp32-vs-fp16"] <= 1
     assert set(data["predictions"]["labels"]) == {None}
+    assert "no labels in this set" in str(result)
+    with pytest.raises(DatasetError, match="has no labels, so there is no accuracy to measure"):
+        evaluate_model(
+            EvaluateConfig("lenet5-mnist", variants=("fp32",), dataset="builtin:photos"), workspace=workspace
+        )
 
 
 def test_job_entry_honours_the_limit_and_reports_progress(workspace, lenet_fp):

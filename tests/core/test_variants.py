@@ -405,6 +405,33 @@ def test_results_stay_with_their_variant_when_another_holds_identical_files(lene
     assert points["int8-digits"].latency_ms == bench.run("int8").median_ms
 
 
+def test_the_same_images_from_another_set_make_a_new_variant_not_a_refresh(lenet_ws, tmp_path):
+    """Two folders holding the same ten digits give the same calibration fingerprint; the second must not
+    refresh the first's variant under a name that says the first folder (its recipe would then lie)."""
+    skip = shutil.ignore_patterns("jobs.sqlite*", "results", "ov_cache")
+    shutil.copytree(lenet_ws.root, tmp_path / "ws", ignore=skip)
+    ws = Workspace(tmp_path / "ws")
+    digits = load_dataset("builtin:mnist").samples[:10]
+    for folder in ("left", "right"):
+        (tmp_path / folder).mkdir()
+        for i, sample in enumerate(digits):
+            sample.image().save(tmp_path / folder / f"{i}.png")
+    first = quantize_model(
+        QuantizeConfig(MODEL, calibration=str(tmp_path / "left"), subset_size=10), workspace=ws
+    )
+    second = quantize_model(
+        QuantizeConfig(MODEL, calibration=str(tmp_path / "right"), subset_size=10), workspace=ws
+    )
+    assert first.calibration["fingerprint"] == second.calibration["fingerprint"]
+    assert first.variant != second.variant
+    assert "right" in second.variant
+    assert "left" in ws.require_variant(MODEL, first.variant).recipe.calibration["name"]
+    again = quantize_model(
+        QuantizeConfig(MODEL, calibration=str(tmp_path / "left"), subset_size=10), workspace=ws
+    )
+    assert again.variant == first.variant  # exactly the same recipe refreshes its own variant
+
+
 # ONNX Runtime -----------------------------------------------------------------------------------------
 
 
