@@ -246,7 +246,12 @@ def _check_ir(xml: Path, *, shown: str | None = None) -> tuple[int, ...]:
 def _torch_variant(config: ImportConfig, files: list[Path], staging: Path) -> ModelSpec:
     arch = arch_of(config.architecture or "")
     if arch not in TORCHVISION_ARCHITECTURES:
-        msg = f"a state dict needs its architecture; choose one of {', '.join(TORCHVISION_ARCHITECTURES)}"
+        given = (
+            f"unknown architecture {config.architecture!r}"
+            if config.architecture
+            else "a state dict needs its architecture"
+        )
+        msg = f"{given}; choose one of {', '.join(TORCHVISION_ARCHITECTURES)}"
         raise InputError(msg)
     base = get_model(model_id_of(arch))
     if config.untrained:

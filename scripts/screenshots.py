@@ -14,7 +14,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.e2e.conftest import APP_READY, CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
-PAGES = ("", "models", "classify", "quantize", "study", "train", "benchmark", "accuracy", "tradeoffs", "jobs")
+# a page's path, with a query where the page should open on a model other than the current one
+PAGES = ("", "models", "classify", "quantize", "study?model=lenet5-mnist", "train", "benchmark", "accuracy",
+         "tradeoffs", "jobs")  # fmt: skip
 
 
 def main() -> None:
@@ -33,12 +35,13 @@ def main() -> None:
         for path in args.pages:
             page.goto(f"{args.url}/{path}")
             page.wait_for_selector(APP_READY, timeout=90_000)
-            if path == "classify":  # show results, not only the inputs
+            name = path.partition("?")[0]
+            if name == "classify":  # show results, not only the inputs
                 page.get_by_role("button", name="Classify").click()
                 page.get_by_text("Results").first.wait_for(timeout=120_000)
                 page.wait_for_selector(APP_READY, timeout=90_000)
             page.wait_for_timeout(1500)  # let Plotly finish drawing; a screenshot, not a test
-            target = out / f"{path or 'home'}.png"
+            target = out / f"{name or 'home'}.png"
             page.screenshot(path=str(target))
             print(target)
         browser.close()

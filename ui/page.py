@@ -59,6 +59,9 @@ def show_damaged(damaged) -> None:
         )
 
 
+SIDEBAR_VARIANTS = 5
+
+
 def sidebar() -> None:
     """Current model, CPU and device, and running jobs, on every page (app.py places it in the sidebar)."""
     model_id = st.session_state.get(state.MODEL)
@@ -69,7 +72,10 @@ def sidebar() -> None:
             names = None
         if names is not None:
             st.caption("Current model")
-            st.markdown(f"**{safe(model_id)}**  \n{safe(', '.join(names)) or 'not converted yet'}")
+            listed = ", ".join(names[:SIDEBAR_VARIANTS]) + (
+                f" and {len(names) - SIDEBAR_VARIANTS} more" if len(names) > SIDEBAR_VARIANTS else ""
+            )  # a study adds a dozen variants: the sidebar names the first few
+            st.markdown(f"**{safe(model_id)}**  \n{safe(listed) or 'not converted yet'}")
     try:
         info = device_info()
         from core.machine import isa_text

@@ -25,6 +25,7 @@ from tests.app.conftest import (
     shown,
     texts,
 )
+from ui.page import SIDEBAR_VARIANTS
 
 PAGE = "app_pages/home.py"
 INVISIBLE_JOINER = "\u2060"
@@ -253,9 +254,11 @@ def test_a_card_shows_measured_variants_first_four_to_a_row(own_copy):
         with own_copy.write_variant("lenet5-mnist", f"a-copy-{i}", manifest) as folder:
             for name in stored["files"]:
                 shutil.copyfile(source.folder / name, folder / name)
-    at = open_page(PAGE)
+    at = open_page(PAGE, model_id="lenet5-mnist")
     assert_clean(at)
     assert len(own_copy.variants("lenet5-mnist")) + 1 > CARD_VARIANTS  # with the PyTorch reference
+    sidebar = " ".join(m.value for m in at.sidebar.markdown)
+    assert f"and {len(own_copy.variants('lenet5-mnist')) - SIDEBAR_VARIANTS} more" in shown(sidebar)
     labels = [m.label for m in at.metric]
     for variant in ("fp32", "int8", NOISE_INT8):  # measured: on the card although listed after the copies
         assert any(lb.startswith((f"{variant_label(variant)} · ", f"{variant} · ")) for lb in labels), variant
