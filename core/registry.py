@@ -438,10 +438,16 @@ def _empty_module(arch: str) -> torch.nn.Module:
 
 def load_state_dict_file(path: Path) -> dict:
     """Load a state dict safely (`weights_only=True`); refuse pickled whole models."""
+    import warnings
+
     import torch
 
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        with (
+            warnings.catch_warnings()
+        ):  # torch warns about the unsafe parts it refuses: the message below says it
+            warnings.simplefilter("ignore")
+            data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many kinds for a bad or unsafe file
         msg = (
             f"{path.name} is not a PyTorch state dict that can be loaded safely ({type(exc).__name__}); "
@@ -454,6 +460,17 @@ def load_state_dict_file(path: Path) -> dict:
         msg = (
             f"{path.name} does not hold a state dict (a mapping of layer names to tensors); "
             "save one with torch.save(model.state_dict(), 'weights.pt')"
+        )
+        raise ModelFileError(msg)
+    broken = [
+        k
+        for k, v in data.items()
+        if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())
+    ]
+    if broken:
+        msg = (
+            f"{path.name} holds NaN or infinite weights in {len(broken)} tensor(s) (first: {broken[0]}); "
+            "a model with them predicts nothing useful: save the weights of a model that trained without diverging"
         )
         raise ModelFileError(msg)
     return {k.removeprefix("module."): v for k, v in data.items()}

@@ -95,7 +95,10 @@ def file_sha256(path: Path) -> str:
 def check_model_id(model_id: str) -> str:
     """A model id is 1-64 lowercase letters, digits, '.', '_' or '-', the whole string (no newline)."""
     if not isinstance(model_id, str) or not _ID_RE.fullmatch(model_id):
-        msg = f"model id {model_id!r} is not allowed; use 1-64 lowercase letters, digits, '.', '_' or '-'"
+        msg = (
+            f"model id {model_id!r} is not allowed; use 1-64 lowercase letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
         raise InputError(msg)
     return model_id
 

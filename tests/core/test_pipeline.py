@@ -194,6 +194,24 @@ def test_state_dict_for_another_architecture_is_refused(workspace, tmp_path):
     assert "my-resnet" not in workspace.model_ids()
 
 
+def test_a_state_dict_with_nan_weights_is_refused_by_name(workspace, tmp_path):
+    import torch
+    import torchvision
+
+    state = torchvision.models.resnet18(weights=None).state_dict()
+    state["layer1.0.conv1.weight"][0, 0, 0, 0] = float("nan")
+    path = tmp_path / "diverged.pt"
+    torch.save(state, path)
+    with pytest.raises(
+        ModelFileError,
+        match=r"diverged.pt holds NaN or infinite weights in 1 tensor\(s\) \(first: layer1.0.conv1.weight\)",
+    ):
+        import_model(
+            ImportConfig(name="diverged", files=(str(path),), architecture="resnet18"), workspace=workspace
+        )
+    assert "diverged" not in workspace.model_ids()
+
+
 def test_pickled_whole_model_is_refused(workspace, tmp_path):
     import torch
 
