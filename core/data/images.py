@@ -94,7 +94,7 @@ def open_image(
         raise ImageError(msg) from exc
     except Image.UnidentifiedImageError as exc:
         msg = (
-            f"{label} is not an image Pillow can read (allowed: {_ALLOWED_TEXT}); "
+            f"{label} is not an image in an accepted format (accepted: {_ALLOWED_TEXT}); "
             "upload a photo in one of those formats"
         )
         raise ImageError(msg) from exc
