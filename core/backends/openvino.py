@@ -195,7 +195,8 @@ class OpenVINOPrepared(Prepared):
             "threads": _int_or_none(self._property("INFERENCE_NUM_THREADS")),
             "nireq": nireq,
             "batch": self.options.batch,
-            "inference_precision": _type_name(self._property("INFERENCE_PRECISION_HINT")),
+            "inference_precision": self._inference_precision(),
+            "execution_devices": self._property("EXECUTION_DEVICES"),
             "execution_requested": self.options.execution.value,
             "pinning": _bool_or_none(self._property("ENABLE_CPU_PINNING")),
             "throughput_method": "synchronous calls on one infer request, as benchmark_app with one request"
@@ -203,6 +204,23 @@ class OpenVINOPrepared(Prepared):
             else f"AsyncInferQueue with {nireq or 'the optimal number of'} infer requests, each with its own input tensor",
             "runtime": "OpenVINO Runtime",
         }
+
+    def _inference_precision(self) -> str | None:
+        """What the floating-point layers ran in. AUTO does not report it; when it handed the model to the CPU
+        alone, it is the CPU setting AUTO passed on, or else the CPU plugin's own default."""
+        found = _type_name(self._property("INFERENCE_PRECISION_HINT"))
+        if found is not None or self.options.device != Device.AUTO:
+            return found
+        devices = self._property("EXECUTION_DEVICES")
+        if list(devices or []) != ["CPU"]:
+            return None
+        passed = (self.config.get("DEVICE_PROPERTIES") or {}).get("CPU", {}).get("INFERENCE_PRECISION_HINT")
+        if passed:
+            return str(passed)
+        try:
+            return _type_name(get_core().get_property("CPU", "INFERENCE_PRECISION_HINT"))
+        except Exception:
+            return None
 
     def _property(self, name: str):
         try:

@@ -21,6 +21,10 @@ def test_auto_device_benchmarks_and_an_unknown_device_is_refused_with_the_choice
     )
     assert result.runs[0].settings["device"] == "AUTO"
     assert result.device_name.startswith("AUTO (")
+    # AUTO does not report what the layers ran in; it handed FP32 to the CPU with the f32 setting passed on
+    assert result.runs[0].settings["execution_devices"] == ["CPU"]
+    assert result.runs[0].settings["inference_precision"] == "f32"
+    assert result.runs[0].execution == "f32"
     with pytest.raises(InputError, match=r"unknown device 'TPU'; this machine offers CPU.*AUTO"):
         run_benchmark(BenchmarkConfig("lenet5-mnist", variants=("fp32",), device="TPU"), workspace=workspace)
 
