@@ -33,7 +33,8 @@ GRID_STREAMS = (1, 2, 3, 4, 6, 8)
 METHOD = (
     "Measured like benchmark_app: compile and first inference apart, warm-up, then the variants take turns in rounds "
     "(A B C, B C A, ...) so a disturbance hits all alike; synchronous latency on one request; OpenVINO throughput with "
-    "AsyncInferQueue (each request its own input tensor); PyTorch and ONNX Runtime calls one after another. FP32 runs "
+    "AsyncInferQueue (each request its own input tensor; with one request, as under the latency hint, calls one after "
+    "another, as benchmark_app does then); PyTorch and ONNX Runtime calls one after another. FP32 runs "
     "with INFERENCE_PRECISION_HINT=f32. A variant with fewer than 30 iterations or an IQR above 25 % of its median is "
     "marked unstable."
 )
