@@ -126,7 +126,7 @@ def _demo_section() -> bool:
         if record is None:
             st.write(
                 "One click runs the whole path on **EfficientNet-Lite0** (ImageNet, bundled): convert → quantize → "
-                "benchmark → evaluate. It takes one to two minutes on two cores and runs in the background: you can "
+                "benchmark → evaluate. It takes about a minute on two cores and runs in the background: you can "
                 "leave this page, or reload it, and come back."
             )
         else:
