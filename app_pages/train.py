@@ -113,6 +113,16 @@ def _dataset_label(choice: str, uploaded) -> str:
     return {"builtin:mnist": "MNIST digits", TRAINED_ON: "its training images"}.get(choice, choice)
 
 
+def _queue(kind: str, config_type: type, config: dict, *, title: str, toast: str, icon: str) -> None:
+    """Check a job's settings the way its worker will, submit it, and say so; a refusal shows as an error."""
+    try:
+        config_from_dict(config_type, config).check()
+        jobs().submit(kind, config, title=title)
+        st.toast(toast, icon=icon)
+    except CoreError as exc:
+        show_error(exc)
+
+
 def _latest_panel(kind: str, key: str, model_id: str | None = None):
     """The latest job of a kind (for a model) with its live panel; returns the record."""
     record = jobs().latest(kind, model_id=model_id)
@@ -301,15 +311,11 @@ def qat_tab() -> None:
             try:
                 config = {"model_id": spec.id, "dataset": _dataset_ref(choice, spec, uploaded), "epochs": int(epochs),
                           "lr": float(lr), "batch_size": int(batch), "subset_size": int(subset), "name": name.strip()}  # fmt: skip
-                config_from_dict(QatConfig, config).check()
-                jobs().submit(
-                    "qat",
-                    config,
-                    title=f"QAT of {spec.short_title}: {int(epochs)} epoch(s) on {_dataset_label(choice, uploaded)}",
-                )
-                st.toast("Quantization-aware training queued", icon=":material/model_training:")
             except CoreError as exc:
                 show_error(exc)
+            else:
+                _queue("qat", QatConfig, config, toast="Quantization-aware training queued", icon=":material/model_training:",
+                       title=f"QAT of {spec.short_title}: {int(epochs)} epoch(s) on {_dataset_label(choice, uploaded)}")  # fmt: skip
     _latest_panel("qat", "qat", spec.id)
     loaded = load_qat_results(workspace(), spec.id)
     show_damaged(loaded.damaged)
@@ -387,12 +393,12 @@ def prune_tab() -> None:
                 model_id = check_new_model_name(workspace(), name.strip(), _pending_names())
                 config = {"model_id": spec.id, "ratio": ratio / 100, "keep": keep, "epochs": int(epochs), "name": model_id,
                           "dataset": None if choice == NONE else _dataset_ref(choice, spec, uploaded), "seconds": float(seconds)}  # fmt: skip
-                config_from_dict(PruneConfig, config).check()
-                jobs().submit("prune", config, title=f"Prune {ratio} % of the channels of {spec.short_title}"
-                              + (f", fine-tune {int(epochs)} epoch(s)" if epochs else ""))  # fmt: skip
-                st.toast("Pruning queued", icon=":material/content_cut:")
             except CoreError as exc:
                 show_error(exc)
+            else:
+                _queue("prune", PruneConfig, config, toast="Pruning queued", icon=":material/content_cut:",
+                       title=f"Prune {ratio} % of the channels of {spec.short_title}"
+                       + (f", fine-tune {int(epochs)} epoch(s)" if epochs else ""))  # fmt: skip
     _latest_panel("prune", "prune", spec.id)
     loaded = load_prune_results(workspace())
     show_damaged(loaded.damaged)
@@ -459,18 +465,9 @@ def compress_tab() -> None:
         if st.button(
             "Compress weights", type="primary", icon=":material/compress:", width="stretch", key="compress-go"
         ):
-            try:
-                config = {
-                    "model_id": spec.id,
-                    "mode": mode,
-                    "execution": execution,
-                    "seconds": float(seconds),
-                }
-                config_from_dict(CompressConfig, config).check()
-                jobs().submit("compress", config, title=f"Compress the weights of {spec.short_title} to INT8")
-                st.toast("Weight compression queued", icon=":material/compress:")
-            except CoreError as exc:
-                show_error(exc)
+            config = {"model_id": spec.id, "mode": mode, "execution": execution, "seconds": float(seconds)}
+            _queue("compress", CompressConfig, config, title=f"Compress the weights of {spec.short_title} to INT8",
+                   toast="Weight compression queued", icon=":material/compress:")  # fmt: skip
     _latest_panel("compress", "compress", spec.id)
     loaded = load_compress_results(workspace(), spec.id)
     show_damaged(loaded.damaged)
