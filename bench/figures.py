@@ -665,28 +665,15 @@ def quantize_overhead(ctx) -> list[Figure]:
 
 
 def _start_server(ws_root: Path, log: Path):
-    import socket
-    import urllib.request
+    from tests.e2e.conftest import free_port, streamlit_command, wait_healthy
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "OVDASH_WORKSPACE": str(ws_root)}
     t = time.perf_counter()
-    process = start([PYTHON, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
-                     "127.0.0.1", "--server.headless", "true"], env=env, log=log)  # fmt: skip
+    process = start(streamlit_command(port), env=env, log=log)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            msg = f"streamlit exited early:\n{log.read_text()[-3000:]}"
-            raise RuntimeError(msg)
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.read().decode().strip() == "ok":
-                    return process, url, t, time.perf_counter() - t
-        except OSError:
-            time.sleep(0.1)
+    if wait_healthy(process, url, log, timeout=120, poll=0.1):
+        return process, url, t, time.perf_counter() - t
     stop(process)
     msg = f"streamlit did not become healthy:\n{log.read_text()[-3000:]}"
     raise RuntimeError(msg)

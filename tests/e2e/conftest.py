@@ -50,17 +50,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(workspace: Path, log: Path) -> Server:
-    port = free_port()
-    env = {**os.environ, "OVDASH_WORKSPACE": str(workspace)}
-    with Path(log).open("w") as handle:  # the child keeps its own copy of the descriptor
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true"],
-            cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
+def streamlit_command(port: int) -> list[str]:
+    """The app on 127.0.0.1:port, headless (the tests and the bench start it the same way)."""
+    return [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+            "--server.address", "127.0.0.1", "--server.headless", "true"]  # fmt: skip
+
+
+def wait_healthy(process: subprocess.Popen, url: str, log: Path, *, timeout: float, poll: float) -> bool:
+    """Poll /_stcore/health until it says ok (True) or `timeout` passes (False); an early exit raises."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             msg = f"streamlit exited early:\n{log.read_text()[-3000:]}"
@@ -68,9 +66,22 @@ def start_server(workspace: Path, log: Path) -> Server:
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
                 if response.read().decode().strip() == "ok":
-                    return Server(url, workspace, process, log)
+                    return True
         except OSError:
-            time.sleep(0.3)
+            time.sleep(poll)
+    return False
+
+
+def start_server(workspace: Path, log: Path) -> Server:
+    port = free_port()
+    env = {**os.environ, "OVDASH_WORKSPACE": str(workspace)}
+    with Path(log).open("w") as handle:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            streamlit_command(port), cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    if wait_healthy(process, url, log, timeout=90, poll=0.3):
+        return Server(url, workspace, process, log)
     process.kill()
     msg = f"streamlit did not become healthy:\n{log.read_text()[-3000:]}"
     raise RuntimeError(msg)
