@@ -350,10 +350,8 @@ class Workspace:
         path = folder / MANIFEST
         if not path.is_file():
             return None
-        if self.damaged_manifest(folder) is not None:
-            return None
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-        return variant_from_manifest(model_id, folder, manifest)
+        manifest = _json_object(path, "a manifest object")
+        return None if isinstance(manifest, str) else variant_from_manifest(model_id, folder, manifest)
 
     @staticmethod
     def damaged_manifest(folder: Path) -> str | None:
@@ -361,19 +359,8 @@ class Workspace:
         path = folder / MANIFEST
         if not path.is_file():
             return None
-        try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
-        except UnicodeDecodeError:
-            return "is not UTF-8 text"
-        except json.JSONDecodeError as exc:
-            return f"is not valid JSON (line {exc.lineno}: {exc.msg})"
-        except RecursionError:
-            return "is nested too deeply to read"
-        except OSError as exc:
-            return f"cannot be read ({exc.strerror})"
-        if not isinstance(manifest, dict):
-            return f"holds a JSON {type(manifest).__name__}, not a manifest object"
-        return None
+        found = _json_object(path, "a manifest object")
+        return found if isinstance(found, str) else None
 
     def variant_aliases(self, model_id: str) -> dict[str, str]:
         """Old names of renamed variants -> their current names, so older results still find them."""
@@ -538,11 +525,10 @@ class Workspace:
             if target.exists():
                 msg = f"{model_id} already has a variant named {new!r}; choose another name"
                 raise InputError(msg)
-            damaged = self.damaged_manifest(source)
-            if damaged is not None:
-                msg = f"the {old} variant of {model_id} cannot be renamed: its {MANIFEST} {damaged}; delete it or make it again"
+            manifest = _json_object(source / MANIFEST, "a manifest object")
+            if isinstance(manifest, str):
+                msg = f"the {old} variant of {model_id} cannot be renamed: its {MANIFEST} {manifest}; delete it or make it again"
                 raise InputError(msg)
-            manifest = json.loads((source / MANIFEST).read_text(encoding="utf-8"))
             found = variant_from_manifest(model_id, source, manifest)
             check_name_fits(new, found.backend, found.format)
             aliases = [a for a in manifest.get("aliases") or [] if a != new]
@@ -703,6 +689,22 @@ _RESULT_CACHE_LOCK = threading.Lock()
 _RESULT_CACHE_MAX = 512
 
 
+def _json_object(path: Path, what: str) -> dict | str:
+    """The JSON object in a file, or why it cannot be used (said as "<file> ..."): one rule for results
+    and manifests, so a damaged file of either kind is named the same way and never crashes a reader."""
+    try:
+        parsed = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        return "is not UTF-8 text"
+    except json.JSONDecodeError as exc:
+        return f"is not valid JSON (line {exc.lineno}: {exc.msg})"
+    except RecursionError:
+        return "is nested too deeply to read"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    return parsed if isinstance(parsed, dict) else f"holds a JSON {type(parsed).__name__}, not {what}"
+
+
 def _read_result(path: Path) -> dict | str:
     """Parsed JSON of a result file (cached by mtime and size), or the reason it cannot be used."""
     try:
@@ -714,23 +716,7 @@ def _read_result(path: Path) -> dict | str:
         cached = _RESULT_CACHE.get(key)
     if cached is not None and cached[0] == stamp:
         return cached[1]
-    data: dict | str
-    try:
-        parsed = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        data = "is not UTF-8 text"
-    except json.JSONDecodeError as exc:
-        data = f"is not valid JSON (line {exc.lineno}: {exc.msg})"
-    except RecursionError:
-        data = "is nested too deeply to read"
-    except OSError as exc:
-        data = f"cannot be read ({exc.strerror})"
-    else:
-        data = (
-            parsed
-            if isinstance(parsed, dict)
-            else f"holds a JSON {type(parsed).__name__}, not a result object"
-        )
+    data = _json_object(path, "a result object")
     with _RESULT_CACHE_LOCK:
         if len(_RESULT_CACHE) >= _RESULT_CACHE_MAX:
             _RESULT_CACHE.clear()
