@@ -198,7 +198,8 @@ def _target_name(
         v for v in workspace.variants(spec.id) if v.backend == backend and v.format == NumberFormat.INT8
     ]
     for variant in existing:
-        if _signature(variant) == signature:
+        recipe = variant.recipe
+        if _signature(recipe.method.value, recipe.settings, recipe.calibration or {}) == signature:
             return variant.id, "replace"
     if not any(v.id == default for v in existing) and workspace.variant(spec.id, default) is None:
         return default, "rename"
@@ -206,17 +207,16 @@ def _target_name(
     return recipe_name(default, config.calibration, signature["count"], extra), "rename"
 
 
-def _signature(variant: Variant) -> dict:
-    recipe = variant.recipe
+def _signature(method: str, settings: dict, calibration: dict) -> dict:
+    """What makes two quantizations the same recipe: the same images *from the same set* (the same digits
+    copied into another folder are another recipe, since the variant is named after its set)."""
     return {
-        "method": recipe.method.value,
-        "parent_sha": recipe.settings.get("parent_sha256"),
-        "calibration": (recipe.calibration or {}).get("fingerprint"),
-        "calibration_name": (recipe.calibration or {}).get(
-            "name"
-        ),  # the same images from another set: not the same recipe
-        "count": (recipe.calibration or {}).get("size"),
-        "settings": {k: v for k, v in recipe.settings.items() if k != "parent_sha256"},
+        "method": method,
+        "parent_sha": settings.get("parent_sha256"),
+        "calibration": calibration.get("fingerprint"),
+        "calibration_name": calibration.get("name"),
+        "count": calibration.get("size"),
+        "settings": {k: v for k, v in settings.items() if k != "parent_sha256"},
     }
 
 
@@ -277,14 +277,7 @@ def quantize_model(
             drop_type=config.drop_type if config.max_drop is not None else None,
         )
     method = RecipeMethod.PTQ_ACCURACY_CONTROL if config.max_drop is not None else RecipeMethod.PTQ
-    signature = {
-        "method": method.value,
-        "parent_sha": parent.fingerprint,
-        "calibration": calib_info["fingerprint"],
-        "calibration_name": calib_info.get("name"),
-        "count": total,
-        "settings": {k: v for k, v in settings.items() if k != "parent_sha256"},
-    }
+    signature = _signature(method.value, settings, calib_info)
     name, on_conflict = _target_name(config, workspace, spec, signature)
     manifest: dict[str, Any] = {
         "backend": backend.value,
